@@ -1,0 +1,1 @@
+"""The `icisp` command line: thin wrappers over the library (codec, bitstream, train)."""

@@ -1,0 +1,179 @@
+"""The ICISP building blocks: SS2D (2-D selective scan), the enhanced VSS block, FDMB and the RSSM.
+
+Tensors enter and leave every block as NCHW; inside, the per-pixel layers work channels-last (B, H, W, C)
+as in VMamba, where LayerNorm and Linear act on the channel vector of each pixel.
+Shapes and initialisation follow the authors' released model (design/icisp-paper.md §1.3–1.5).
+"""
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .scan import selective_scan
+
+
+def cross_scan(x):
+    """(B, D, H, W) -> (B, 4, D, H*W): row-major, column-major, and both reversed."""
+    rows = x.flatten(2)
+    cols = x.transpose(2, 3).flatten(2)
+    forward = torch.stack([rows, cols], dim=1)
+    return torch.cat([forward, forward.flip(-1)], dim=1)
+
+
+def cross_merge(ys, height, width):
+    """Inverse of cross_scan, summing the 4 directions: (B, 4, D, H*W) -> (B, D, H, W)."""
+    batch, _, channels, _ = ys.shape
+    forward = ys[:, :2] + ys[:, 2:].flip(-1)
+    rows = forward[:, 0].view(batch, channels, height, width)
+    cols = forward[:, 1].view(batch, channels, width, height).transpose(2, 3)
+    return rows + cols
+
+
+class SS2D(nn.Module):
+    """VMamba's 2-D selective scan over 4 directions (no input/output projections).
+
+    Per direction k: x_proj gives a low-rank Δ, B and C from the d_inner channels; dt_proj expands Δ to
+    d_inner channels; the scan runs with A = -exp(A_log) (S4D-real init) and skip D = 1.
+    """
+
+    directions = 4
+
+    def __init__(self, d_inner, d_state=16, dt_rank=None, dt_min=1e-3, dt_max=1e-1, dt_floor=1e-4):
+        super().__init__()
+        k = self.directions
+        self.d_state = d_state
+        self.dt_rank = dt_rank or math.ceil(d_inner / 16)
+        self.x_proj_weight = nn.Parameter(torch.empty(k, self.dt_rank + 2 * d_state, d_inner))
+        nn.init.uniform_(self.x_proj_weight, -d_inner**-0.5, d_inner**-0.5)  # as nn.Linear's default
+        self.dt_proj_weight = nn.Parameter(torch.empty(k, d_inner, self.dt_rank))
+        nn.init.uniform_(self.dt_proj_weight, -self.dt_rank**-0.5, self.dt_rank**-0.5)
+        # softplus(bias) log-uniform in [dt_min, dt_max]: the bias is softplus's inverse of that dt.
+        dt = torch.exp(torch.rand(k, d_inner) * (math.log(dt_max) - math.log(dt_min)) + math.log(dt_min))
+        dt = dt.clamp(min=dt_floor)
+        self.dt_proj_bias = nn.Parameter(dt + torch.log(-torch.expm1(-dt)))
+        a = torch.arange(1, d_state + 1, dtype=torch.float32).repeat(k * d_inner, 1)
+        self.A_log = nn.Parameter(torch.log(a))
+        self.D = nn.Parameter(torch.ones(k * d_inner))
+
+    def forward(self, x):
+        """x: (B, D, H, W) -> (B, D, H, W), the sum of the 4 directional scans."""
+        batch, channels, height, width = x.shape
+        length = height * width
+        xs = cross_scan(x)  # (B, K, D, L)
+        proj = torch.einsum("bkdl,kcd->bkcl", xs, self.x_proj_weight)
+        dts, Bs, Cs = torch.split(proj, [self.dt_rank, self.d_state, self.d_state], dim=2)
+        dts = torch.einsum("bkrl,kdr->bkdl", dts, self.dt_proj_weight)
+        ys = selective_scan(
+            xs.reshape(batch, -1, length).float(),
+            dts.reshape(batch, -1, length).float(),
+            -torch.exp(self.A_log.float()),
+            Bs.float(),
+            Cs.float(),
+            self.D.float(),
+            self.dt_proj_bias.flatten().float(),
+        )
+        return cross_merge(ys.view(batch, self.directions, channels, length), height, width)
+
+
+class VSSLayer(nn.Module):
+    """Gated SS2D on channels-last input (VMamba's SS2D module): in_proj -> dwconv+SiLU -> scan
+    (+ optional local conv branch) -> LayerNorm -> * SiLU(gate) -> out_proj.
+
+    With local_branch=True this is ICISP's enhanced VSS block (EVSSB): two full 3x3 convolutions on the
+    post-SiLU features add local detail to the global scan before the output norm.
+    """
+
+    def __init__(self, d_model, expand=1.0, d_state=16, local_branch=False):
+        super().__init__()
+        d_inner = int(expand * d_model)
+        self.in_proj = nn.Linear(d_model, 2 * d_inner, bias=False)
+        self.dwconv = nn.Conv2d(d_inner, d_inner, 3, padding=1, groups=d_inner)
+        self.ss2d = SS2D(d_inner, d_state=d_state, dt_rank=math.ceil(d_model / 16))
+        self.local = (
+            nn.Sequential(
+                nn.Conv2d(d_inner, d_inner, 3, padding=1), nn.SiLU(), nn.Conv2d(d_inner, d_inner, 3, padding=1)
+            )
+            if local_branch
+            else None
+        )
+        self.out_norm = nn.LayerNorm(d_inner)
+        self.out_proj = nn.Linear(d_inner, d_model, bias=False)
+
+    def forward(self, x):
+        """x: (B, H, W, C) -> (B, H, W, C)."""
+        branch, gate = self.in_proj(x).chunk(2, dim=-1)
+        branch = F.silu(self.dwconv(branch.permute(0, 3, 1, 2)))
+        mixed = self.ss2d(branch)
+        if self.local is not None:
+            mixed = mixed + self.local(branch)
+        y = self.out_norm(mixed.permute(0, 2, 3, 1).to(x.dtype))
+        return self.out_proj(y * F.silu(gate))
+
+
+class Haar(nn.Module):
+    """Orthogonal-pattern Haar analysis (stride 2, /4) and its exact synthesis, per channel.
+
+    Analysis output channel order is [LL of all C | band 1 of all C | band 2 | band 3].
+    """
+
+    def __init__(self, channels):
+        super().__init__()
+        ll = torch.tensor([[1.0, 1.0], [1.0, 1.0]])
+        col = torch.tensor([[1.0, -1.0], [1.0, -1.0]])
+        row = torch.tensor([[1.0, 1.0], [-1.0, -1.0]])
+        diag = torch.tensor([[1.0, -1.0], [-1.0, 1.0]])
+        filters = torch.stack([ll, col, row, diag])[:, None].repeat(channels, 1, 1, 1)  # (4C, 1, 2, 2)
+        self.channels = channels
+        self.register_buffer("filters", filters, persistent=False)
+
+    def analysis(self, x):
+        bands = F.conv2d(x, self.filters.to(x.dtype), stride=2, groups=self.channels) / 4
+        b, _, h, w = bands.shape
+        return bands.view(b, self.channels, 4, h, w).transpose(1, 2).reshape(b, 4 * self.channels, h, w)
+
+    def synthesis(self, bands):
+        b, _, h, w = bands.shape
+        bands = bands.view(b, 4, self.channels, h, w).transpose(1, 2).reshape(b, 4 * self.channels, h, w)
+        return F.conv_transpose2d(bands, self.filters.to(bands.dtype), stride=2, groups=self.channels)
+
+
+class FDMB(nn.Module):
+    """Frequency decomposition modulation block: MLP, Haar split, a scan on the low band and another on the
+    three high bands, Haar merge. Needs even H and W."""
+
+    def __init__(self, channels, ffn_expand=2, d_state=16):
+        super().__init__()
+        self.mlp = nn.Sequential(
+            nn.Linear(channels, ffn_expand * channels), nn.GELU(), nn.Linear(ffn_expand * channels, channels)
+        )
+        self.haar = Haar(channels)
+        self.low = VSSLayer(channels, expand=1.0, d_state=d_state)
+        self.high = VSSLayer(3 * channels, expand=1.0, d_state=d_state)
+        self.channels = channels
+
+    def forward(self, x):
+        """x: (B, H, W, C) -> (B, H, W, C)."""
+        bands = self.haar.analysis(self.mlp(x).permute(0, 3, 1, 2))
+        low, high = bands.split([self.channels, 3 * self.channels], dim=1)
+        low = self.low(low.permute(0, 2, 3, 1))
+        high = self.high(high.permute(0, 2, 3, 1))
+        merged = torch.cat([low, high], dim=-1).permute(0, 3, 1, 2)
+        return self.haar.synthesis(merged).permute(0, 2, 3, 1)
+
+
+class RSSM(nn.Module):
+    """Residual state-space module: x + EVSSB(LN(x)), then x + FDMB(LN(x)). NCHW in and out."""
+
+    def __init__(self, channels, d_state=16, expand=1.5):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(channels)
+        self.evssb = VSSLayer(channels, expand=expand, d_state=d_state, local_branch=True)
+        self.norm2 = nn.LayerNorm(channels)
+        self.fdmb = FDMB(channels, d_state=d_state)
+
+    def forward(self, x):
+        x = x.permute(0, 2, 3, 1)
+        x = x + self.evssb(self.norm1(x))
+        x = x + self.fdmb(self.norm2(x))
+        return x.permute(0, 3, 1, 2).contiguous()

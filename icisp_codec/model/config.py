@@ -1,0 +1,97 @@
+"""The two named model configurations, `paper` and `lite`, built by one constructor (network.build_model).
+
+`paper` is the authors' released model (design/icisp-paper.md §1). `lite` is what we train and ship on a
+2-core CPU; docs/departures.md lists every difference from `paper`, why, and what it costs.
+"""
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    name: str
+    N: int  # transform width
+    M: int  # latent channels
+    z_channels: int  # hyper-latent channels
+    rssm_levels: tuple  # downsampling factors (2, 4, 8, 16) at which g_a and g_s hold an RSSM
+    hyper_rssm: bool  # an RSSM inside h_a (and inside each h_s branch when hyper_branches == 2)
+    hyper_branches: int  # 2: separate mean/scale hyper-synthesis with RSSMs (paper); 1: shared conv trunk
+    hyper_width: int  # width of the conv hyper-synthesis trunk (hyper_branches == 1)
+    num_slices: int
+    max_support_slices: int
+    slice_hidden: tuple  # widths of the two hidden convs of every slice/LRP network
+    context_activation: str  # "gelu" (paper) or "relu" (integer-friendly)
+    lrp_activation: str  # "tanh" (paper: 0.5*tanh) or "clip" (clamp to [-0.5, 0.5])
+    rate_presets: tuple = (1.0, 1.5, 2.5, 5.0)  # rate weights λ: larger λ -> fewer bits
+    d_state: int = 16
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self):
+        return asdict(self)
+
+
+PAPER = ModelConfig(
+    name="paper",
+    N=64,
+    M=320,
+    z_channels=192,
+    rssm_levels=(2, 4, 8),
+    hyper_rssm=True,
+    hyper_branches=2,
+    hyper_width=64,
+    num_slices=5,
+    max_support_slices=5,
+    slice_hidden=(224, 128),
+    context_activation="gelu",
+    lrp_activation="tanh",
+)
+
+LITE = ModelConfig(
+    name="lite",
+    N=64,
+    M=192,
+    z_channels=128,
+    rssm_levels=(8, 16),
+    hyper_rssm=True,
+    hyper_branches=1,
+    hyper_width=192,
+    num_slices=4,
+    max_support_slices=4,
+    slice_hidden=(160, 96),
+    context_activation="relu",
+    lrp_activation="clip",
+)
+
+# A tiny configuration for tests, where what the weights are does not matter.
+TINY = ModelConfig(
+    name="tiny",
+    N=16,
+    M=32,
+    z_channels=16,
+    rssm_levels=(8, 16),
+    hyper_rssm=True,
+    hyper_branches=1,
+    hyper_width=32,
+    num_slices=2,
+    max_support_slices=2,
+    slice_hidden=(32, 16),
+    context_activation="relu",
+    lrp_activation="clip",
+    d_state=4,
+)
+
+CONFIGS = {c.name: c for c in (PAPER, LITE, TINY)}
+
+
+def get_config(name_or_dict) -> ModelConfig:
+    if isinstance(name_or_dict, ModelConfig):
+        return name_or_dict
+    if isinstance(name_or_dict, dict):
+        d = dict(name_or_dict)
+        d["rssm_levels"] = tuple(d["rssm_levels"])
+        d["slice_hidden"] = tuple(d["slice_hidden"])
+        d["rate_presets"] = tuple(d["rate_presets"])
+        return ModelConfig(**d)
+    try:
+        return CONFIGS[name_or_dict]
+    except KeyError:
+        raise ValueError(f"unknown model configuration {name_or_dict!r}; known: {', '.join(CONFIGS)}") from None

@@ -1,0 +1,103 @@
+"""Hyperprior latent codec: h_a -> factorized prior on z -> hyper-synthesis -> channel-AR codec for y.
+
+Composable in the spirit of CompressAI's latent_codecs: it turns y into likelihoods (training) or into
+symbol groups (coding) and back, and owns the integer tables the range coder uses.
+"""
+import numpy as np
+import torch
+import torch.nn as nn
+from compressai.entropy_models import EntropyBottleneck
+from compressai.ops import quantize_ste
+
+from ..transforms import hyper_analysis
+from .channel_ar import ChannelARLatentCodec
+from .hyper_synthesis import hyper_synthesis
+from .tables import gaussian_rows, pack_rows, quantize_pmf
+
+Z_TABLE_SET = "factorized"
+Z_TAIL = 1e-6
+
+
+class HyperpriorLatentCodec(nn.Module):
+    def __init__(self, cfg):
+        super().__init__()
+        self.h_a = hyper_analysis(cfg)
+        self.h_s = hyper_synthesis(cfg)
+        self.entropy_bottleneck = EntropyBottleneck(cfg.z_channels)
+        self.y_codec = ChannelARLatentCodec(cfg)
+        for name in ("gaussian", "factorized"):
+            self.register_buffer(f"{name}_freqs", torch.zeros(0, 0, dtype=torch.int32))
+            self.register_buffer(f"{name}_lengths", torch.zeros(0, dtype=torch.int32))
+            self.register_buffer(f"{name}_offsets", torch.zeros(0, dtype=torch.int32))
+
+    def _z_hat(self, z):
+        medians = self.entropy_bottleneck._get_medians()
+        return quantize_ste(z - medians) + medians
+
+    def forward(self, y):
+        z = self.h_a(y).float()
+        with torch.autocast(z.device.type, enabled=False):  # likelihoods in fp32 even under bf16 autocast
+            _, z_likelihoods = self.entropy_bottleneck(z)
+        latent_means, latent_scales = self.h_s(self._z_hat(z))
+        y_bar, y_likelihoods = self.y_codec(y, latent_means, latent_scales)
+        return y_bar, {"y": y_likelihoods, "z": z_likelihoods}
+
+    def compress(self, y):
+        z = self.h_a(y)
+        medians = self.entropy_bottleneck._get_medians()
+        z_symbols = torch.round(z - medians)
+        channel_ids = torch.arange(z.shape[1]).view(1, -1, 1, 1).expand_as(z)
+        latent_means, latent_scales = self.h_s(z_symbols + medians)
+        y_bar, y_groups = self.y_codec.compress(y, latent_means, latent_scales)
+        return y_bar, [(Z_TABLE_SET, z_symbols.to(torch.int64), channel_ids)] + y_groups
+
+    def decompress(self, read_symbols, z_shape):
+        """z_shape: (1, z_channels, h, w) of the hyper-latent."""
+        medians = self.entropy_bottleneck._get_medians()
+        channel_ids = torch.arange(z_shape[1]).view(1, -1, 1, 1).expand(*z_shape)
+        z_hat = read_symbols(Z_TABLE_SET, channel_ids).to(medians.dtype) + medians
+        latent_means, latent_scales = self.h_s(z_hat)
+        return self.y_codec.decompress(read_symbols, latent_means, latent_scales)
+
+    # --- integer tables -------------------------------------------------------------------------------
+    def tables(self, table_set):
+        """(freqs[n, width], lengths[n], offsets[n]) as numpy int32 arrays."""
+        t = [getattr(self, f"{table_set}_{k}") for k in ("freqs", "lengths", "offsets")]
+        if t[0].numel() == 0:
+            raise RuntimeError("probability tables are not built: call model.build_tables() after training")
+        return tuple(x.cpu().numpy() for x in t)
+
+    @torch.no_grad()
+    def build_tables(self):
+        """Freeze the coding tables from the current parameters (after training, before export)."""
+        freqs, lengths, offsets = gaussian_rows()
+        self._set_tables("gaussian", freqs, lengths, offsets)
+        eb = self.entropy_bottleneck
+        quantiles = eb.quantiles.detach()  # (C, 1, 3): lower, median, upper
+        medians = quantiles[:, 0, 1]
+        lo = torch.floor(quantiles[:, 0, 0] - medians).to(torch.int64)
+        hi = torch.ceil(quantiles[:, 0, 2] - medians).to(torch.int64)
+        # Evaluate every channel's prior on one common integer grid, then keep each channel's own range.
+        grid = torch.arange(int(lo.min()), int(hi.max()) + 1, dtype=torch.float32)
+        samples = grid.view(1, 1, -1) + medians.view(-1, 1, 1)  # (C, 1, L), the layout _likelihood takes
+        pmf_grid = eb._likelihood(samples)[0][:, 0].double().cpu().numpy()
+        rows, offs = [], []
+        for c in range(quantiles.shape[0]):
+            pmf = pmf_grid[c, int(lo[c] - lo.min()) : int(hi[c] - lo.min()) + 1]
+            rows.append(quantize_pmf(pmf, escape_mass=max(Z_TAIL, 1.0 - pmf.sum())))
+            offs.append(int(lo[c]))
+        self._set_tables("factorized", *pack_rows(rows, offs))
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # Table buffers have data-dependent shapes: take the stored shapes before the default copy.
+        for name in ("gaussian", "factorized"):
+            for k in ("freqs", "lengths", "offsets"):
+                key = f"{prefix}{name}_{k}"
+                if key in state_dict:
+                    setattr(self, f"{name}_{k}", torch.empty_like(state_dict[key], dtype=torch.int32))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def _set_tables(self, name, freqs, lengths, offsets):
+        setattr(self, f"{name}_freqs", freqs.to(torch.int32))
+        setattr(self, f"{name}_lengths", lengths.to(torch.int32))
+        setattr(self, f"{name}_offsets", offsets.to(torch.int32))

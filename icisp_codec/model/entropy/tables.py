@@ -1,0 +1,60 @@
+"""Integer probability tables: every model the range coder sees is a row of integer frequencies.
+
+Rows are computed once (when weights are exported) from the Gaussian of each scale-table entry and from the
+factorized prior of each hyper-latent channel, stored with the weights as int32 buffers, and handed to the
+coder as they are. A decoder therefore never recomputes a CDF in floating point, which is what makes
+learned-codec files fail to decode on another machine (design/codec-anchors.md §3.1).
+
+A row covers symbols offset .. offset+length-2; its last bin (index length-1) is the escape bin for values
+outside that range, which the coder then sends raw.
+"""
+import math
+
+import numpy as np
+import torch
+
+PRECISION_BITS = 16
+SCALE_MIN, SCALE_MAX, SCALE_LEVELS = 0.11, 256.0, 64
+GAUSSIAN_TAIL_SIGMAS = 6.0
+
+
+def scale_table():
+    return torch.exp(torch.linspace(math.log(SCALE_MIN), math.log(SCALE_MAX), SCALE_LEVELS))
+
+
+def scale_to_index(scales):
+    """Nearest scale-table entry in the log domain (an integer tensor)."""
+    step = (math.log(SCALE_MAX) - math.log(SCALE_MIN)) / (SCALE_LEVELS - 1)
+    index = torch.round((torch.log(scales.clamp(min=SCALE_MIN)) - math.log(SCALE_MIN)) / step)
+    return index.clamp(0, SCALE_LEVELS - 1).to(torch.int64)
+
+
+def quantize_pmf(pmf: np.ndarray, escape_mass: float) -> np.ndarray:
+    """Float pmf (one row) + escape probability -> int32 frequencies summing to about 2^PRECISION_BITS,
+    each at least 1 so every symbol stays codable."""
+    total = 1 << PRECISION_BITS
+    freqs = np.maximum(1, np.round(np.append(pmf, escape_mass) * total)).astype(np.int64)
+    return freqs.astype(np.int32)
+
+
+def pack_rows(rows, offsets):
+    """List of int32 rows (different lengths) -> (table[n, max_len], lengths[n], offsets[n]) tensors."""
+    width = max(len(r) for r in rows)
+    table = np.zeros((len(rows), width), dtype=np.int32)
+    for i, r in enumerate(rows):
+        table[i, : len(r)] = r
+    lengths = np.array([len(r) for r in rows], dtype=np.int32)
+    return torch.from_numpy(table), torch.from_numpy(lengths), torch.tensor(offsets, dtype=torch.int32)
+
+
+def gaussian_rows():
+    """One row per scale-table entry: a zero-mean Gaussian of that scale integrated over unit bins."""
+    rows, offsets = [], []
+    for s in scale_table().double().tolist():
+        r = max(1, math.ceil(GAUSSIAN_TAIL_SIGMAS * s))
+        edges = (np.arange(-r, r + 2, dtype=np.float64) - 0.5) / s
+        cdf = np.array([0.5 * math.erfc(-e / math.sqrt(2.0)) for e in edges])
+        pmf = np.diff(cdf)
+        rows.append(quantize_pmf(pmf, escape_mass=max(0.0, 1.0 - pmf.sum())))
+        offsets.append(-r)
+    return pack_rows(rows, offsets)

@@ -1,0 +1,38 @@
+"""Variable rate: one network for every rate weight λ in [λ_min, λ_max] through gain units.
+
+Each preset λ_k owns a learned per-channel gain g_k and inverse gain g'_k. The encoder codes y·g(λ) and the
+decoder synthesises from ŷ·g'(λ); between presets the log-gains are interpolated linearly in log λ
+(Cui et al., "Asymmetric gained deep image compression", 2021), so any λ in range gives an intermediate rate.
+"""
+import math
+
+import torch
+import torch.nn as nn
+
+
+class RateGains(nn.Module):
+    def __init__(self, presets, channels):
+        super().__init__()
+        presets = sorted(float(p) for p in presets)
+        self.register_buffer("log_presets", torch.log(torch.tensor(presets)), persistent=False)
+        # Start with coarser quantisation (smaller gain) for larger λ, so rates are ordered from step one.
+        mid = math.log(presets[len(presets) // 2])
+        init = torch.tensor([-0.5 * (math.log(p) - mid) for p in presets])[:, None].repeat(1, channels)
+        self.log_gain = nn.Parameter(init.clone())
+        self.log_inverse_gain = nn.Parameter(-init.clone())
+
+    @property
+    def lambda_range(self):
+        return math.exp(self.log_presets[0].item()), math.exp(self.log_presets[-1].item())
+
+    def _interpolate(self, table, lam):
+        """table: (P, C); lam: (B,) -> (B, C, 1, 1)."""
+        x = torch.log(lam.to(table.dtype)).clamp(self.log_presets[0], self.log_presets[-1])
+        hi = torch.searchsorted(self.log_presets, x.contiguous(), right=False).clamp(1, len(self.log_presets) - 1)
+        lo = hi - 1
+        t = ((x - self.log_presets[lo]) / (self.log_presets[hi] - self.log_presets[lo]))[:, None]
+        return ((1 - t) * table[lo] + t * table[hi]).exp()[:, :, None, None]
+
+    def forward(self, lam):
+        """lam: (B,) tensor of rate weights -> (gain, inverse_gain), each (B, C, 1, 1)."""
+        return self._interpolate(self.log_gain, lam), self._interpolate(self.log_inverse_gain, lam)

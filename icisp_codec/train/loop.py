@@ -1,0 +1,173 @@
+"""The resumable training loop behind `icisp train`.
+
+State (model, optimisers, step, RNGs, sampler position) is written atomically to <out>/state.pt every few
+minutes and on SIGINT/SIGTERM; compact weights (fp16, coding tables built) go to <out>/weights.pt at the same
+time; curves go to <out>/log.jsonl. `--resume` continues from state.pt; `--init WEIGHTS` starts from a
+weights file with fresh optimiser state.
+"""
+import copy
+import json
+import math
+import signal
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from ..model import build_model
+from ..weights import load_weights, save_weights
+from .data import CropSampler
+from .losses import rate_distortion_loss, sample_lambdas
+from .validate import load_validation_crops, validate
+
+
+@dataclass
+class TrainOptions:
+    out: str
+    data: list
+    config: str = "lite"
+    stage: int = 1
+    crop: int = 256
+    batch: int = 8
+    lr: float = 1e-4
+    aux_lr: float = 1e-3
+    max_steps: int = 0  # 0: no step limit
+    max_minutes: float = 0.0  # 0: no time limit
+    bf16: bool = False
+    threads: int = 0  # 0: all cores
+    resume: bool = False
+    init: str = ""
+    val: str = ""
+    val_every: int = 500
+    checkpoint_minutes: float = 10.0
+    log_every: int = 10
+    seed: int = 0
+    device: str = "cpu"
+    extra: dict = field(default_factory=dict)
+
+
+class Trainer:
+    def __init__(self, opts: TrainOptions):
+        self.opts = opts
+        self.out = Path(opts.out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        if opts.threads:
+            torch.set_num_threads(opts.threads)
+        torch.manual_seed(opts.seed)
+        self.device = torch.device(opts.device)
+        if opts.init:
+            model, _, _ = load_weights(opts.init)
+            self.model = model.train()
+        else:
+            self.model = build_model(opts.config)
+        self.model.to(self.device).train()
+        aux = {n for n, p in self.model.named_parameters() if n.endswith(".quantiles")}
+        params = dict(self.model.named_parameters())
+        self.optimizer = torch.optim.Adam([params[n] for n in params if n not in aux], lr=opts.lr)
+        self.aux_optimizer = torch.optim.Adam([params[n] for n in aux], lr=opts.aux_lr)
+        self.sampler = CropSampler(opts.data, crop=opts.crop, seed=opts.seed)
+        self.lambda_rng = torch.Generator().manual_seed(opts.seed + 1)
+        self.step = 0
+        self.val_crops = load_validation_crops(opts.val) if opts.val else []
+        self._stop = False
+        if opts.resume and (self.out / "state.pt").exists():
+            self.load_state()
+
+    # --- state ------------------------------------------------------------------------------------------
+    def state(self):
+        return {
+            "options": asdict(self.opts),
+            "config": self.model.cfg.to_dict(),
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "aux_optimizer": self.aux_optimizer.state_dict(),
+            "step": self.step,
+            "sampler": self.sampler.state(),
+            "lambda_rng": self.lambda_rng.get_state(),
+            "torch_rng": torch.get_rng_state(),
+        }
+
+    def load_state(self):
+        state = torch.load(self.out / "state.pt", map_location=self.device, weights_only=False)
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.aux_optimizer.load_state_dict(state["aux_optimizer"])
+        self.step = state["step"]
+        self.sampler.set_state(state["sampler"])
+        self.lambda_rng.set_state(state["lambda_rng"])
+        torch.set_rng_state(state["torch_rng"])
+
+    def save(self):
+        tmp = self.out / "state.pt.tmp"
+        torch.save(self.state(), tmp)
+        tmp.replace(self.out / "state.pt")
+        export = copy.deepcopy(self.model).cpu().eval()
+        export.build_tables()
+        save_weights(export, self.out / "weights.pt", info={"step": self.step, "stage": self.opts.stage})
+
+    # --- one step -----------------------------------------------------------------------------------------
+    def train_step(self, x, lam):
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.opts.bf16):
+            out = self.model(x, lam)
+        loss, terms = rate_distortion_loss(out, x, lam)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+        self.optimizer.step()
+        aux_loss = self.model.aux_loss()
+        self.aux_optimizer.zero_grad(set_to_none=True)
+        aux_loss.backward()
+        self.aux_optimizer.step()
+        terms.update(loss=loss.item(), aux=aux_loss.item())
+        return terms
+
+    def next_batch(self):
+        x = self.sampler.batch(self.opts.batch).to(self.device)
+        lam = sample_lambdas(self.opts.batch, self.lambda_rng).to(self.device)
+        return x, lam
+
+    # --- the loop -----------------------------------------------------------------------------------------
+    def _request_stop(self, signum, frame):
+        self._stop = True
+
+    def log(self, record):
+        with open(self.out / "log.jsonl", "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def run(self):
+        o = self.opts
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, self._request_stop)
+        start = last_save = time.time()
+        window, window_start = [], time.time()
+        tty = sys.stderr.isatty()
+        while not self._stop:
+            if o.max_steps and self.step >= o.max_steps:
+                break
+            if o.max_minutes and time.time() - start > 60 * o.max_minutes:
+                break
+            terms = self.train_step(*self.next_batch())
+            self.step += 1
+            window.append(terms)
+            if not all(math.isfinite(v) for v in terms.values()):
+                raise FloatingPointError(f"non-finite loss at step {self.step}: {terms}")
+            if self.step % o.log_every == 0:
+                mean = {k: sum(t[k] for t in window) / len(window) for k in window[0]}
+                mean["img_per_s"] = len(window) * o.batch / (time.time() - window_start)
+                self.log({"step": self.step, "time": time.time(), **mean})
+                line = (f"step {self.step} loss {mean['loss']:.4f} bpp {mean['bpp']:.4f} "
+                        f"psnr {mean['psnr']:.2f} aux {mean['aux']:.1f} {mean['img_per_s']:.2f} img/s")
+                print(("\r" + line) if tty else line, end="" if tty else "\n", file=sys.stderr, flush=True)
+                window, window_start = [], time.time()
+            if self.val_crops and self.step % o.val_every == 0:
+                results = validate(self.model, self.val_crops, self.model.cfg.rate_presets)
+                self.log({"step": self.step, "time": time.time(), "validation": results})
+            if time.time() - last_save > 60 * o.checkpoint_minutes:
+                self.save()
+                last_save = time.time()
+        self.save()
+        if tty:
+            print(file=sys.stderr)
+        return self.step
