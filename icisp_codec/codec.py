@@ -115,7 +115,7 @@ class Codec:
         report = Report(width, height, len(data), container.payload_bytes, lam, time.perf_counter() - start)
         if estimate:
             report.estimated_bits = self.estimate_bits(x, lam)
-        report.extra["y_bar"] = y_bar
+        report.extra.update(y_bar=y_bar, symbols=[g[1].cpu().numpy().ravel() for g in groups])
         return data, report
 
     @torch.no_grad()
@@ -168,8 +168,7 @@ class Codec:
         rgb = image_io.to_uint8(image_io.crop(x_hat, container.height, container.width))
         report = Report(container.width, container.height, len(data), container.payload_bytes, container.lam,
                         time.perf_counter() - start)
-        report.extra["container"] = container
-        report.extra["x_hat"] = x_hat
+        report.extra.update(container=container, x_hat=x_hat, symbols=decoded)
         return rgb, report
 
 

@@ -1,8 +1,11 @@
 """Weights files: saving compactly (fp16), loading safely (weights_only), identifying by hash.
 
-A weights file is a torch.save'd dict {"format", "config", "state_dict", "info"}; float tensors are stored
-in fp16 and integer tensors (the coding tables) as they are. Its id is the first 8 bytes of its SHA-256,
-which every .icisp file records so a decoder never decodes with other weights than the encoder used.
+A weights file is a torch.save'd dict {"format", "config", "state_dict", "info"}. Convolution and linear
+weights are stored as int8 with one float32 scale per output channel (a quarter of fp32, keeping the file a
+few MB); other float tensors as fp16; integer tensors (the coding tables) as they are. Encoder and decoder
+both run the dequantised weights, so storage precision never desynchronises them; its cost in rate and
+PSNR is measured at export (docs/training.md). The file's id is the first 8 bytes of its SHA-256, which every
+.icisp file records so a decoder never decodes with other weights than the encoder used.
 """
 import hashlib
 import io
@@ -11,6 +14,7 @@ from pathlib import Path
 from .errors import ModelError
 
 FORMAT = "icisp-weights-1"
+INT8_SUFFIX, SCALE_SUFFIX = ":int8", ":scale"
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 DEFAULT_MODEL = "lite"
 
@@ -38,11 +42,38 @@ def weights_id(data: bytes) -> bytes:
     return hashlib.sha256(data).digest()[:8]
 
 
+def _compact(name, tensor):
+    import torch
+
+    if not tensor.is_floating_point():
+        return {name: tensor}
+    if tensor.dim() < 2 or tensor.numel() < 1024:
+        return {name: tensor.half()}
+    flat = tensor.float().reshape(tensor.shape[0], -1)
+    scale = flat.abs().amax(dim=1).clamp(min=1e-12) / 127
+    q = (flat / scale[:, None]).round().clamp(-127, 127).to(torch.int8).reshape(tensor.shape)
+    return {name + INT8_SUFFIX: q, name + SCALE_SUFFIX: scale}
+
+
+def _expand(state):
+    out = {}
+    for k, v in state.items():
+        if k.endswith(INT8_SUFFIX):
+            base = k[: -len(INT8_SUFFIX)]
+            scale = state[base + SCALE_SUFFIX]
+            out[base] = (v.float().reshape(v.shape[0], -1) * scale[:, None]).reshape(v.shape)
+        elif not k.endswith(SCALE_SUFFIX):
+            out[k] = v.float() if v.is_floating_point() else v
+    return out
+
+
 def save_weights(model, path, info=None) -> bytes:
     """Write model (with its coding tables built) to path; returns the weights id."""
     import torch
 
-    state = {k: (v.half() if v.is_floating_point() else v).cpu() for k, v in model.state_dict().items()}
+    state = {}
+    for k, v in model.state_dict().items():
+        state.update(_compact(k, v.detach().cpu()))
     buffer = io.BytesIO()
     torch.save({"format": FORMAT, "config": model.cfg.to_dict(), "state_dict": state, "info": info or {}}, buffer)
     data = buffer.getvalue()
@@ -67,6 +98,5 @@ def load_weights(name_or_path=None, device="cpu"):
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:
         raise ModelError(f"{path}: not an icisp weights file")
     model = build_model(blob["config"])
-    state = {k: (v.float() if v.is_floating_point() else v) for k, v in blob["state_dict"].items()}
-    model.load_state_dict(state)
+    model.load_state_dict(_expand(blob["state_dict"]))
     return model.to(device).eval(), weights_id(data), blob.get("info", {})

@@ -162,9 +162,14 @@ def info(ctx, file, as_json):
 @click.option("--checkpoint-minutes", type=float, default=10.0, show_default=True)
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--seed", type=int, default=0)
+@click.option("--d-lr", type=float, default=1e-4, show_default=True, help="Discriminator learning rate (stage 2).")
+@click.option("--semantic", type=click.Choice(["efficientnet-lite0", "dinov2"]), default="efficientnet-lite0",
+              show_default=True, help="Frozen semantic encoder of the discriminator (stage 2).")
+@click.option("--semantic-weights", default="", help="DINOv2 state-dict file (with --semantic dinov2).")
 @click.pass_context
 def train(ctx, **kw):
-    """Train a model (stage 1: rate + MSE over all λ). Resumable; see docs/training.md."""
+    """Train a model: stage 1 rate + MSE, stage 2 adds perceptual, style and adversarial terms; every λ in
+    [1, 5] in one run. Resumable; runs under torchrun for several processes. See docs/training.md."""
     from ..train.loop import TrainOptions, Trainer
     from ..train.photos import prepare
 

@@ -53,10 +53,10 @@ LITE = ModelConfig(
     rssm_levels=(8, 16),
     hyper_rssm=True,
     hyper_branches=1,
-    hyper_width=192,
+    hyper_width=96,
     num_slices=4,
     max_support_slices=4,
-    slice_hidden=(160, 96),
+    slice_hidden=(96, 64),
     context_activation="relu",
     lrp_activation="clip",
 )

@@ -15,11 +15,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
 
 from ..model import build_model
 from ..weights import load_weights, save_weights
 from .data import CropSampler
-from .losses import rate_distortion_loss, sample_lambdas
+from .losses import sample_lambdas
+from .objectives import Stage1, Stage2
 from .validate import load_validation_crops, validate
 
 
@@ -45,30 +47,73 @@ class TrainOptions:
     log_every: int = 10
     seed: int = 0
     device: str = "cpu"
+    d_lr: float = 1e-4
+    semantic: str = "efficientnet-lite0"  # or "dinov2" with semantic_weights
+    semantic_weights: str = ""
     extra: dict = field(default_factory=dict)
+
+
+def _init_distributed(device):
+    """Under torchrun (WORLD_SIZE > 1): join the process group (gloo on CPU, nccl on CUDA)."""
+    import os
+
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return 0, 1
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return dist.get_rank(), dist.get_world_size()
+
+
+def _average_gradients(params, world):
+    """All-reduce gradients of parameters that live outside the DDP wrapper (discriminator, quantiles)."""
+    if world == 1:
+        return
+    for p in params:
+        if p.grad is not None:
+            dist.all_reduce(p.grad)
+            p.grad /= world
 
 
 class Trainer:
     def __init__(self, opts: TrainOptions):
         self.opts = opts
         self.out = Path(opts.out)
-        self.out.mkdir(parents=True, exist_ok=True)
+        self.device = torch.device(opts.device)
+        if self.device.type == "cuda":
+            import os
+
+            self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        self.rank, self.world = _init_distributed(self.device)
+        if self.rank == 0:
+            self.out.mkdir(parents=True, exist_ok=True)
         if opts.threads:
             torch.set_num_threads(opts.threads)
-        torch.manual_seed(opts.seed)
-        self.device = torch.device(opts.device)
+        torch.manual_seed(opts.seed)  # same initial weights on every replica
         if opts.init:
             model, _, _ = load_weights(opts.init)
             self.model = model.train()
         else:
             self.model = build_model(opts.config)
         self.model.to(self.device).train()
+        self.forward = self.model
+        if self.world > 1:
+            self.forward = torch.nn.parallel.DistributedDataParallel(self.model)
         aux = {n for n, p in self.model.named_parameters() if n.endswith(".quantiles")}
         params = dict(self.model.named_parameters())
-        self.optimizer = torch.optim.Adam([params[n] for n in params if n not in aux], lr=opts.lr)
-        self.aux_optimizer = torch.optim.Adam([params[n] for n in aux], lr=opts.aux_lr)
-        self.sampler = CropSampler(opts.data, crop=opts.crop, seed=opts.seed)
-        self.lambda_rng = torch.Generator().manual_seed(opts.seed + 1)
+        self.main_params = [params[n] for n in params if n not in aux]
+        self.optimizer = torch.optim.Adam(self.main_params, lr=opts.lr)
+        self.aux_params = [params[n] for n in aux]
+        self.aux_optimizer = torch.optim.Adam(self.aux_params, lr=opts.aux_lr)
+        if opts.stage == 2:
+            self.objective = Stage2(self.model.cfg.M, opts.semantic, opts.semantic_weights or None).to(self.device)
+            self.d_params = [p for n, p in self.objective.discriminator.named_parameters()
+                             if not n.startswith("semantic.")]
+            self.d_optimizer = torch.optim.Adam(self.d_params, lr=opts.d_lr)
+        else:
+            self.objective = Stage1()
+        # Each replica draws its own crops and rate weights.
+        self.sampler = CropSampler(opts.data, crop=opts.crop, seed=opts.seed + 1000 * self.rank)
+        self.lambda_rng = torch.Generator().manual_seed(opts.seed + 1 + 1000 * self.rank)
         self.step = 0
         self.val_crops = load_validation_crops(opts.val) if opts.val else []
         self._stop = False
@@ -77,7 +122,7 @@ class Trainer:
 
     # --- state ------------------------------------------------------------------------------------------
     def state(self):
-        return {
+        state = {
             "options": asdict(self.opts),
             "config": self.model.cfg.to_dict(),
             "model": self.model.state_dict(),
@@ -88,6 +133,10 @@ class Trainer:
             "lambda_rng": self.lambda_rng.get_state(),
             "torch_rng": torch.get_rng_state(),
         }
+        if self.objective.has_discriminator:
+            state["discriminator"] = self.objective.discriminator.trainable_state_dict()
+            state["d_optimizer"] = self.d_optimizer.state_dict()
+        return state
 
     def load_state(self):
         state = torch.load(self.out / "state.pt", map_location=self.device, weights_only=False)
@@ -98,8 +147,13 @@ class Trainer:
         self.sampler.set_state(state["sampler"])
         self.lambda_rng.set_state(state["lambda_rng"])
         torch.set_rng_state(state["torch_rng"])
+        if self.objective.has_discriminator and "discriminator" in state:
+            self.objective.discriminator.load_state_dict(state["discriminator"], strict=False)
+            self.d_optimizer.load_state_dict(state["d_optimizer"])
 
     def save(self):
+        if self.rank != 0:
+            return
         tmp = self.out / "state.pt.tmp"
         torch.save(self.state(), tmp)
         tmp.replace(self.out / "state.pt")
@@ -110,16 +164,26 @@ class Trainer:
     # --- one step -----------------------------------------------------------------------------------------
     def train_step(self, x, lam):
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.opts.bf16):
-            out = self.model(x, lam)
-        loss, terms = rate_distortion_loss(out, x, lam)
+            out = self.forward(x, lam)
+            loss, terms = self.objective.generator_loss(out, x, lam)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(self.main_params, 1.0)
         self.optimizer.step()
+        if self.objective.has_discriminator:  # one D step per G step, after it
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.opts.bf16):
+                d_loss, d_terms = self.objective.discriminator_loss(out, x)
+            self.d_optimizer.zero_grad(set_to_none=True)
+            d_loss.backward()
+            _average_gradients(self.d_params, self.world)
+            self.d_optimizer.step()
+            terms.update(d_terms)
         aux_loss = self.model.aux_loss()
         self.aux_optimizer.zero_grad(set_to_none=True)
         aux_loss.backward()
+        _average_gradients(self.aux_params, self.world)
         self.aux_optimizer.step()
+        self.aux_optimizer.zero_grad(set_to_none=True)  # no gradient is carried into the next step
         terms.update(loss=loss.item(), aux=aux_loss.item())
         return terms
 
@@ -133,27 +197,35 @@ class Trainer:
         self._stop = True
 
     def log(self, record):
+        if self.rank != 0:
+            return
         with open(self.out / "log.jsonl", "a") as f:
             f.write(json.dumps(record) + "\n")
+
+    def _should_stop(self, start):
+        o = self.opts
+        stop = self._stop or bool(o.max_steps and self.step >= o.max_steps)
+        stop = stop or bool(o.max_minutes and time.time() - start > 60 * o.max_minutes)
+        if self.world > 1:  # replicas stop together, or the next collective would hang
+            flag = torch.tensor([float(stop)])
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+            stop = bool(flag.item())
+        return stop
 
     def run(self):
         o = self.opts
         for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, self._request_stop)
+            signal.signal(sig, self._request_stop)  # finish the step, save, exit
         start = last_save = time.time()
         window, window_start = [], time.time()
         tty = sys.stderr.isatty()
-        while not self._stop:
-            if o.max_steps and self.step >= o.max_steps:
-                break
-            if o.max_minutes and time.time() - start > 60 * o.max_minutes:
-                break
+        while not self._should_stop(start):
             terms = self.train_step(*self.next_batch())
             self.step += 1
             window.append(terms)
             if not all(math.isfinite(v) for v in terms.values()):
                 raise FloatingPointError(f"non-finite loss at step {self.step}: {terms}")
-            if self.step % o.log_every == 0:
+            if self.step % o.log_every == 0 and self.rank == 0:
                 mean = {k: sum(t[k] for t in window) / len(window) for k in window[0]}
                 mean["img_per_s"] = len(window) * o.batch / (time.time() - window_start)
                 self.log({"step": self.step, "time": time.time(), **mean})
@@ -161,10 +233,10 @@ class Trainer:
                         f"psnr {mean['psnr']:.2f} aux {mean['aux']:.1f} {mean['img_per_s']:.2f} img/s")
                 print(("\r" + line) if tty else line, end="" if tty else "\n", file=sys.stderr, flush=True)
                 window, window_start = [], time.time()
-            if self.val_crops and self.step % o.val_every == 0:
+            if self.val_crops and self.step % o.val_every == 0 and self.rank == 0:
                 results = validate(self.model, self.val_crops, self.model.cfg.rate_presets)
                 self.log({"step": self.step, "time": time.time(), "validation": results})
-            if time.time() - last_save > 60 * o.checkpoint_minutes:
+            if self.rank == 0 and time.time() - last_save > 60 * o.checkpoint_minutes:
                 self.save()
                 last_save = time.time()
         self.save()

@@ -1,0 +1,52 @@
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+
+def dev_image(name):
+    """A development-set image (scikit-image's data folder): never used for training."""
+    import skimage
+
+    from icisp_codec.image_io import load_rgb
+
+    return load_rgb(Path(skimage.__file__).parent / "data" / name)
+
+
+@pytest.fixture(scope="session")
+def tiny_weights(tmp_path_factory):
+    """A randomly initialised tiny model with coding tables, saved as a weights file."""
+    import torch
+
+    from icisp_codec.model import build_model
+    from icisp_codec.weights import save_weights
+
+    torch.manual_seed(0)
+    model = build_model("tiny")
+    model.build_tables()
+    path = tmp_path_factory.mktemp("weights") / "tiny.pt"
+    save_weights(model, path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_codec(tiny_weights):
+    from icisp_codec.codec import Codec
+
+    return Codec.load(tiny_weights, device="cpu")
+
+
+@pytest.fixture(scope="session")
+def shipped_codec():
+    from icisp_codec.codec import Codec
+
+    return Codec.load(None, device="cpu")
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)

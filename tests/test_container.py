@@ -1,0 +1,51 @@
+"""The .icisp container: round trip, refusal of damaged files, no torch needed to read it."""
+import subprocess
+import sys
+
+import pytest
+
+from icisp_codec.bitstream import Container, parse, serialize
+from icisp_codec.errors import CorruptFile
+
+
+def _container():
+    return Container(model="lite", weights_id=bytes(range(8)), lam=2.5, width=131, height=77,
+                     pad_mode="replicate", z_height=2, z_width=3, substreams={"z": b"\x01" * 8, "y": b"\x02" * 12},
+                     metadata={"ICCP": b"profile"}, symbol_crc=0xDEADBEEF)
+
+
+def test_round_trip():
+    c = _container()
+    parsed = parse(serialize(c))
+    assert parsed == c
+    assert parsed.payload_bytes == 20
+
+
+@pytest.mark.parametrize("damage", ["magic", "version", "truncate", "flip", "empty", "huge"])
+def test_damaged_files_are_refused(damage):
+    data = bytearray(serialize(_container()))
+    if damage == "magic":
+        data[0] ^= 0xFF
+    elif damage == "version":
+        data[4] = 99
+    elif damage == "truncate":
+        data = data[: len(data) // 2]
+    elif damage == "flip":
+        data[-10] ^= 0x40
+    elif damage == "empty":
+        data = b""
+    elif damage == "huge":
+        c = _container()
+        c.width = c.height = 100000
+        data = serialize(c)
+    with pytest.raises(CorruptFile):
+        parse(bytes(data))
+
+
+def test_parser_does_not_import_torch():
+    code = (
+        "import sys; from icisp_codec.bitstream import parse, serialize, Container; "
+        "c = Container('lite', bytes(8), 1.0, 5, 5, 'zero', 1, 1); parse(serialize(c)); "
+        "assert 'torch' not in sys.modules, 'torch was imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -1,0 +1,72 @@
+"""Model structure: the paper configuration's size, the lite context path, shapes, gradients."""
+import torch
+import torch.nn as nn
+
+from icisp_codec.model import build_model, parameter_count
+from icisp_codec.model.config import PAPER
+
+# Trainable parameters of the authors' released model (design/icisp-paper.md §1.7).
+PAPER_PARAMS = 29_263_660
+
+
+def test_paper_parameter_count():
+    model = build_model("paper")
+    without_gains = parameter_count(model) - parameter_count(model.gains)
+    print(f"paper: {parameter_count(model):,} parameters ({without_gains:,} without the rate gains)")
+    assert without_gains == PAPER_PARAMS
+    assert abs(parameter_count(model) - PAPER_PARAMS) / PAPER_PARAMS < 0.01
+    assert parameter_count(model.g_a) == 1_659_328
+    assert parameter_count(model.g_s) == 3_463_308
+    assert parameter_count(model.latent_codec.h_a) == 779_200
+
+
+def test_paper_runs_forward_backward_and_codes(tmp_path):
+    from icisp_codec.codec import Codec
+    from icisp_codec.weights import save_weights
+
+    torch.manual_seed(0)
+    model = build_model("paper")
+    x = torch.rand(1, 3, 64, 64)
+    out = model(x, 2.5)
+    assert out["x_hat"].shape == x.shape
+    loss = out["x_hat"].square().mean() + sum(-l.log2().sum() for l in out["likelihoods"].values()) * 1e-6
+    loss.backward()
+    assert model.g_a[1].evssb.ss2d.A_log.grad is not None  # gradients reach the scan parameters
+    model.build_tables()
+    save_weights(model, tmp_path / "paper.pt")
+    codec = Codec.load(tmp_path / "paper.pt", device="cpu")
+    rgb = (torch.rand(40, 50, 3) * 255).byte().numpy()
+    data, _ = codec.encode(rgb, 2.5)
+    decoded, _ = codec.decode(data)
+    assert decoded.shape == rgb.shape
+
+
+def _context_path_modules(model):
+    codec = model.latent_codec
+    return [codec.h_s, *codec.y_codec.mean_nets, *codec.y_codec.scale_nets, *codec.y_codec.lrp_nets]
+
+
+def test_lite_context_path_is_conv_and_relu_only():
+    """Everything that computes coding means/scales must be integer-implementable: convs, ReLU, shuffles."""
+    model = build_model("lite")
+    allowed = (nn.Conv2d, nn.ReLU, nn.PixelShuffle, nn.Sequential, nn.ModuleList)
+    for part in _context_path_modules(model):
+        for module in part.modules():
+            assert isinstance(module, allowed) or module is part, type(module)
+    assert model.cfg.lrp_activation == "clip"
+
+
+def test_paper_context_path_is_the_authors():
+    model = build_model("paper")
+    kinds = {type(m).__name__ for part in _context_path_modules(model) for m in part.modules()}
+    assert "GELU" in kinds and "RSSM" in kinds  # paper: GELU slice nets, RSSM hyper-synthesis
+    assert PAPER.lrp_activation == "tanh"
+
+
+def test_rate_gains_interpolate_between_presets():
+    model = build_model("tiny")
+    lams = torch.tensor([1.0, 1.2, 1.5, 2.0, 2.5, 5.0])
+    gain, inverse = model.gains(lams)
+    g = gain.mean(dim=(1, 2, 3))
+    assert torch.all(g[1:] < g[:-1])  # initialised: larger λ -> coarser quantisation
+    assert torch.allclose(gain[0], model.gains.log_gain[0].exp()[:, None, None])
