@@ -1,0 +1,40 @@
+"""Side-by-side crops at matched bitrates: the original, icisp, and each peer at its nearest bpp."""
+import numpy as np
+from PIL import Image, ImageDraw
+
+from .peers import CODECS, QUALITIES
+
+
+def _nearest(candidates, target_bpp):
+    """candidates: [(bpp, label, decoded)] -> the one whose bpp is closest to the target."""
+    return min(candidates, key=lambda c: abs(c[0] - target_bpp))
+
+
+def comparison(rgb, codec, target_bpp, peers=("jpeg", "webp", "avif", "jxl"), crop=256, center=None):
+    """Returns a PIL image: labelled crops, one per codec, at the bpp nearest to target_bpp."""
+    pixels = rgb.shape[0] * rgb.shape[1]
+    tiles = [("original", rgb)]
+    lambdas = np.exp(np.linspace(np.log(1.0), np.log(5.0), 9))
+    icisp = []
+    for lam in lambdas:
+        data, _ = codec.encode(rgb, float(lam))
+        icisp.append((len(data) * 8 / pixels, f"icisp λ={lam:.2f}", data))
+    bpp, label, data = _nearest(icisp, target_bpp)
+    tiles.append((f"{label} {bpp:.3f} bpp", codec.decode(data)[0]))
+    for name in peers:
+        encode, decode = CODECS[name]
+        options = [(len(d) * 8 / pixels, f"{name} q={q}", d) for q in QUALITIES[name] for d in [encode(rgb, q)]]
+        bpp, label, data = _nearest(options, target_bpp)
+        tiles.append((f"{label} {bpp:.3f} bpp", decode(data)))
+    h, w = rgb.shape[:2]
+    cy, cx = center or (h // 2, w // 2)
+    top, left = max(0, min(h - crop, cy - crop // 2)), max(0, min(w - crop, cx - crop // 2))
+    side_h, side_w = min(crop, h), min(crop, w)
+    label_h = 18
+    canvas = Image.new("RGB", (len(tiles) * (side_w + 4), side_h + label_h), "white")
+    draw = ImageDraw.Draw(canvas)
+    for i, (label, image) in enumerate(tiles):
+        x = i * (side_w + 4)
+        canvas.paste(Image.fromarray(image[top : top + side_h, left : left + side_w]), (x, label_h))
+        draw.text((x + 2, 2), label, fill="black")
+    return canvas
