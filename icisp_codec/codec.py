@@ -4,6 +4,7 @@
     data, report = codec.encode(rgb_uint8, lam=2.5)
     rgb, report = codec.decode(data)
 """
+import contextlib
 import math
 import time
 from dataclasses import dataclass, field
@@ -61,19 +62,48 @@ def resolve_device(device="auto") -> torch.device:
     return torch.device(device)
 
 
+@contextlib.contextmanager
+def _torch_threads(count):
+    """Run a block with a fixed number of intra-op threads (None: leave as is)."""
+    previous = torch.get_num_threads()
+    if count:
+        torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
 class Codec:
-    def __init__(self, model, weights_id: bytes, device="cpu", info=None):
+    # CPU convolution kernels sum in an order that depends on the thread count, so the float synthesis
+    # transform runs with a fixed thread count: the decoded image is then bit-identical whatever --threads
+    # says (on the same kind of CPU). None: use all threads, faster, equal only to within rounding.
+    SYNTHESIS_THREADS = 1
+
+    def __init__(self, model, weights_id: bytes, device="cpu", info=None, synthesis_threads=SYNTHESIS_THREADS):
         self.model = model.eval()
+        self.synthesis_threads = synthesis_threads if torch.device(device).type == "cpu" else None
         self.weights_id = weights_id
         self.device = torch.device(device)
         self.info = info or {}
         self.tables = {name: model.tables(name) for name in ("gaussian", "factorized")}
+        self._engines = {}
+
+    def engine(self, kind=None):
+        """Context engine for coding: exact integer when the model has an integer context path."""
+        kind = kind or self.model.context_engine().kind
+        if kind not in self._engines:
+            try:
+                self._engines[kind] = self.model.context_engine(kind)
+            except ValueError as exc:
+                raise ModelError(str(exc)) from None
+        return self._engines[kind]
 
     @classmethod
-    def load(cls, weights=None, device="auto"):
+    def load(cls, weights=None, device="auto", synthesis_threads=SYNTHESIS_THREADS):
         device = resolve_device(device)
         model, wid, info = load_weights(weights, device)
-        return cls(model, wid, device, info)
+        return cls(model, wid, device, info, synthesis_threads)
 
     @property
     def lambda_range(self):
@@ -86,13 +116,15 @@ class Codec:
 
     # ------------------------------------------------------------------------------------------------
     @torch.no_grad()
-    def encode(self, rgb: np.ndarray, lam: float, pad_mode=DEFAULT_PAD_MODE, estimate=False, metadata=None):
+    def encode(self, rgb: np.ndarray, lam: float, pad_mode=DEFAULT_PAD_MODE, estimate=False, metadata=None,
+               context_path=None):
         start = time.perf_counter()
         lam = float(np.float32(lam))  # the file stores float32; code with exactly that value
         self.check_lambda(lam)
         height, width = rgb.shape[:2]
         x = image_io.pad(image_io.to_tensor(rgb, self.device), PAD_MULTIPLE, pad_mode)
-        y_bar, groups = self.model.compress(x, lam)
+        engine = self.engine(context_path)
+        y_bar, groups = self.model.compress(x, lam, engine)
         streams = {Z_STREAM: SymbolEncoder(self.tables), Y_STREAM: SymbolEncoder(self.tables)}
         for table_set, symbols, rows in groups:
             stream = Z_STREAM if table_set == Z_TABLE_SET else Y_STREAM
@@ -105,6 +137,7 @@ class Codec:
             width=width,
             height=height,
             pad_mode=pad_mode,
+            context_path=engine.kind,
             z_height=z_symbols.shape[2],
             z_width=z_symbols.shape[3],
             substreams={tag: enc.to_bytes() for tag, enc in streams.items()},
@@ -123,6 +156,12 @@ class Codec:
         """The model's own entropy estimate: -sum log2 likelihoods of the quantised latents."""
         out = self.model(x, lam)
         return float(sum(-torch.log2(lik).sum() for lik in out["likelihoods"].values()))
+
+    @torch.no_grad()
+    def synthesize(self, y_bar, lam):
+        """The decoder's image from quantised latents (with the pinned synthesis thread count)."""
+        with _torch_threads(self.synthesis_threads):
+            return self.model.synthesize(y_bar, lam)
 
     # ------------------------------------------------------------------------------------------------
     def read_header(self, data: bytes, max_pixels=DEFAULT_MAX_PIXELS) -> Container:
@@ -159,7 +198,8 @@ class Codec:
             return torch.from_numpy(symbols).view(rows.shape).to(self.device)
 
         z_shape = (1, self.model.cfg.z_channels, container.z_height, container.z_width)
-        x_hat = self.model.decompress(read_symbols, z_shape, container.lam)
+        y_bar = self.model.latent_codec.decompress(read_symbols, z_shape, self.engine(container.context_path))
+        x_hat = self.synthesize(y_bar, container.lam)
         if symbol_checksum(decoded) != container.symbol_crc:
             raise DecoderDesync(
                 "decoder out of sync with encoder: decoded symbols fail their checksum "

@@ -22,7 +22,7 @@ def test_symbols_and_reconstruction_are_exact(tiny_codec):
     for a, b in zip(enc.extra["symbols"], dec.extra["symbols"]):
         assert np.array_equal(a, b)
     # The decoder's image is exactly what the model synthesises from the encoder's quantised latents.
-    expected = tiny_codec.model.synthesize(enc.extra["y_bar"], enc.lam)
+    expected = tiny_codec.synthesize(enc.extra["y_bar"], enc.lam)
     assert torch.equal(expected, dec.extra["x_hat"])
 
 

@@ -32,11 +32,13 @@ def _run(ctx, fn):
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="icisp")
 @click.option("-v", "--verbose", is_flag=True, help="Show tracebacks on errors.")
+@click.option("--threads", type=int, default=0, help="CPU threads for the networks (default: all cores).")
 @click.pass_context
-def cli(ctx, verbose):
+def cli(ctx, verbose, threads):
     """icisp: learned perceptual image codec (ICISP) for CPUs and GPUs."""
     ctx.ensure_object(dict)
     ctx.obj["verbose"] = verbose
+    ctx.obj["threads"] = threads
 
 
 def _lambda_option(f):
@@ -50,11 +52,16 @@ def _device_option(f):
     return click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)(f)
 
 
-def _load_codec(weights, device):
+def _load_codec(weights, device, **options):
+    import torch
+
     from ..codec import Codec
 
+    threads = click.get_current_context().find_root().obj.get("threads")
+    if threads:
+        torch.set_num_threads(threads)
     t = time.perf_counter()
-    codec = Codec.load(weights, device)
+    codec = Codec.load(weights, device, **options)
     return codec, time.perf_counter() - t
 
 
@@ -94,15 +101,19 @@ def encode(ctx, input, output, lam, preset, device, weights, pad_mode, force):
 @_device_option
 @click.option("--weights", default=None, help="Weights name or file; default: the shipped weights the file names.")
 @click.option("--max-pixels", type=int, default=None, help="Refuse images larger than this (default 2^28).")
+@click.option("--fast-synthesis", is_flag=True,
+              help="Run the synthesis on all threads: faster, but pixels may then differ by rounding between "
+                   "thread counts (by default the image is bit-identical whatever --threads says).")
 @click.option("-f", "--force", is_flag=True, help="Overwrite OUTPUT if it exists.")
 @click.pass_context
-def decode(ctx, input, output, device, weights, max_pixels, force):
+def decode(ctx, input, output, device, weights, max_pixels, fast_synthesis, force):
     """Decode a .icisp file to an image (format from OUTPUT's extension; PNG by default)."""
 
     def go():
-        from ..codec import decode_file
+        from ..codec import Codec, decode_file
 
-        codec, load_s = _load_codec(weights, device)
+        threads = None if fast_synthesis else Codec.SYNTHESIS_THREADS
+        codec, load_s = _load_codec(weights, device, synthesis_threads=threads)
         report = decode_file(codec, input, output, max_pixels=max_pixels, overwrite=force)
         click.echo(
             f"{input}: {report.width}x{report.height}, {report.file_bytes} bytes, {report.file_bpp:.4f} bpp, "
@@ -183,6 +194,17 @@ def train(ctx, **kw):
     click.echo(f"training {trainer.model.cfg.name} from step {trainer.step} -> {trainer.out}", err=True)
     steps = trainer.run()
     click.echo(f"stopped at step {steps}; weights in {trainer.out / 'weights.pt'}", err=True)
+
+
+@cli.command(name="export")
+@click.argument("source", type=click.Path(dir_okay=False, exists=True))
+@click.argument("output", type=click.Path(dir_okay=False))
+def export_command(source, output):
+    """Write compact weights (int8/fp16, coding tables built) from a training state or weights file."""
+    from ..train.export import export
+
+    wid = export(source, output)
+    click.echo(f"{output}: {Path(output).stat().st_size / 1e6:.2f} MB, weights id {wid.hex()}", err=True)
 
 
 def _write_json(doc, path):
@@ -303,3 +325,7 @@ def report(ctx, test_json, anchor_json, min_bpp, max_bpp, plot_png, md_path):
 
 def main():
     cli(obj={})
+
+
+if __name__ == "__main__":
+    main()

@@ -2,8 +2,9 @@
 
     model = build_model("lite")
     out = model(x, lam)                         # training: x_hat, likelihoods, y_bar
-    y_bar, groups = model.compress(x, lam)      # coding: symbol groups for the range coder
-    x_hat = model.decompress(read_symbols, z_shape, lam)
+    engine = model.context_engine("integer")    # or "float"; see entropy/context.py
+    y_bar, groups = model.compress(x, lam, engine)   # coding: symbol groups for the range coder
+    x_hat = model.decompress(read_symbols, z_shape, lam, engine)
 """
 import torch
 import torch.nn as nn
@@ -39,16 +40,22 @@ class ICISP(nn.Module):
         x_hat = self.g_s(y_bar * inverse_gain)
         return {"x_hat": x_hat, "likelihoods": likelihoods, "y_bar": y_bar}
 
-    def compress(self, x, lam):
+    def context_engine(self, kind=None):
+        """The engine that computes coding means/scales: "integer" where the configuration allows it."""
+        if kind is None:
+            kind = "integer" if self.latent_codec.integer_capable else "float"
+        return self.latent_codec.engine(kind)
+
+    def compress(self, x, lam, engine):
         gain, _ = self.gains(self._lambda_tensor(lam, x.shape[0], x.device))
-        return self.latent_codec.compress(self.g_a(x) * gain)
+        return self.latent_codec.compress(self.g_a(x) * gain, engine)
 
     def synthesize(self, y_bar, lam):
         _, inverse_gain = self.gains(self._lambda_tensor(lam, y_bar.shape[0], y_bar.device))
         return self.g_s(y_bar * inverse_gain)
 
-    def decompress(self, read_symbols, z_shape, lam):
-        return self.synthesize(self.latent_codec.decompress(read_symbols, z_shape), lam)
+    def decompress(self, read_symbols, z_shape, lam, engine):
+        return self.synthesize(self.latent_codec.decompress(read_symbols, z_shape, engine), lam)
 
     def aux_loss(self):
         """Loss that fits the factorized prior's quantiles (trained with its own optimiser)."""

@@ -5,14 +5,15 @@ conv networks over the hyper-synthesis output and the already decoded slices (at
 them), and an LRP network predicts a bounded correction of the quantisation residual that the decoder adds.
 
 Quantisation: training uses additive noise for the rate and a straight-through rounding for the decoder
-path; coding sends symbols round(y - mean) with the scale-table row nearest to the predicted scale.
+path; coding sends symbols round(y - mean) with the scale-table row nearest to the predicted scale, the
+means and rows computed by a context engine (context.py: float, or exact integer).
 """
 import torch
 import torch.nn as nn
 from compressai.entropy_models import GaussianConditional
 from compressai.ops import quantize_ste
 
-from .tables import SCALE_MIN, scale_table, scale_to_index
+from .tables import SCALE_MIN, scale_table
 
 TABLE_SET = "gaussian"
 
@@ -51,10 +52,6 @@ class ChannelARLatentCodec(nn.Module):
         )
         self.gaussian = GaussianConditional(scale_table().tolist(), scale_bound=SCALE_MIN)
 
-    def _lrp(self, support_for_mean, y_hat_slice, i):
-        r = self.lrp_nets[i](torch.cat(support_for_mean + [y_hat_slice], dim=1))
-        return 0.5 * torch.tanh(r) if self.lrp_activation == "tanh" else r.clamp(-0.5, 0.5)
-
     def _slice_params(self, i, latent_means, latent_scales, decoded):
         support = decoded[: self.max_support]
         mean_support = [latent_means] + support
@@ -71,28 +68,25 @@ class ChannelARLatentCodec(nn.Module):
             with torch.autocast(y.device.type, enabled=False):  # likelihoods in fp32 even under autocast
                 _, lik = self.gaussian(y_slice, sigma, means=mu)
             y_hat = quantize_ste(y_slice - mu) + mu
-            decoded.append(y_hat + self._lrp(mean_support, y_hat, i))
+            decoded.append(y_hat + self.lrp(i, torch.cat(mean_support + [y_hat], dim=1)))
             likelihoods.append(lik)
         return torch.cat(decoded, dim=1), torch.cat(likelihoods, dim=1)
 
-    def compress(self, y, latent_means, latent_scales):
-        """Returns (y_bar, groups): groups is a list of (table_set, symbols, table_ids), one per slice, in
-        the order the decoder reads them."""
-        decoded, groups = [], []
-        for i, y_slice in enumerate(y.chunk(self.num_slices, dim=1)):
-            mean_support, mu, sigma = self._slice_params(i, latent_means, latent_scales, decoded)
-            symbols = torch.round(y_slice - mu)
-            groups.append((TABLE_SET, symbols.to(torch.int64), scale_to_index(sigma)))
-            y_hat = symbols + mu
-            decoded.append(y_hat + self._lrp(mean_support, y_hat, i))
-        return torch.cat(decoded, dim=1), groups
+    def lrp(self, i, support):
+        """Latent residual prediction from the concatenated [means, decoded slices, current slice]."""
+        r = self.lrp_nets[i](support)
+        return 0.5 * torch.tanh(r) if self.lrp_activation == "tanh" else r.clamp(-0.5, 0.5)
 
-    def decompress(self, read_symbols, latent_means, latent_scales):
-        """read_symbols(table_set, table_ids) -> int64 symbols of the same shape, from the bitstream."""
+    def code(self, engine, latent_means, latent_scales, slice_symbols):
+        """The coding loop shared by encoder and decoder. For each slice, the engine computes the mean and
+        the scale-table rows; slice_symbols(i, mu_float, rows) returns the slice's integer symbols (the
+        encoder rounds y - mu, the decoder reads the bitstream). Returns y_bar as a float tensor."""
         decoded = []
         for i in range(self.num_slices):
-            mean_support, mu, sigma = self._slice_params(i, latent_means, latent_scales, decoded)
-            symbols = read_symbols(TABLE_SET, scale_to_index(sigma))
-            y_hat = symbols.to(mu.dtype) + mu
-            decoded.append(y_hat + self._lrp(mean_support, y_hat, i))
-        return torch.cat(decoded, dim=1)
+            support = decoded[: self.max_support]
+            mean_support = [latent_means] + support
+            mu, rows = engine.slice_params(i, mean_support, [latent_scales] + support)
+            symbols = slice_symbols(i, engine.mean_as_float(mu), rows)
+            y_hat = engine.dequantize(symbols, mu)
+            decoded.append(y_hat + engine.lrp(i, mean_support + [y_hat]))
+        return engine.to_float(torch.cat(decoded, dim=1))

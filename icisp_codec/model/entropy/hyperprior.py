@@ -10,9 +10,10 @@ from compressai.entropy_models import EntropyBottleneck
 from compressai.ops import quantize_ste
 
 from ..transforms import hyper_analysis
-from .channel_ar import ChannelARLatentCodec
+from .channel_ar import TABLE_SET, ChannelARLatentCodec
+from .context import FRACTION_BITS, FloatEngine, IntegerEngine, supports_integer_path
 from .hyper_synthesis import hyper_synthesis
-from .tables import gaussian_rows, pack_rows, quantize_pmf
+from .tables import gaussian_rows, pack_rows, quantize_pmf, scale_index_thresholds
 
 Z_TABLE_SET = "factorized"
 Z_TAIL = 1e-6
@@ -25,6 +26,8 @@ class HyperpriorLatentCodec(nn.Module):
         self.h_s = hyper_synthesis(cfg)
         self.entropy_bottleneck = EntropyBottleneck(cfg.z_channels)
         self.y_codec = ChannelARLatentCodec(cfg)
+        self.integer_capable = supports_integer_path(cfg)
+        self.register_buffer("scale_thresholds", torch.zeros(0, dtype=torch.int64))
         for name in ("gaussian", "factorized"):
             self.register_buffer(f"{name}_freqs", torch.zeros(0, 0, dtype=torch.int32))
             self.register_buffer(f"{name}_lengths", torch.zeros(0, dtype=torch.int32))
@@ -42,22 +45,39 @@ class HyperpriorLatentCodec(nn.Module):
         y_bar, y_likelihoods = self.y_codec(y, latent_means, latent_scales)
         return y_bar, {"y": y_likelihoods, "z": z_likelihoods}
 
-    def compress(self, y):
+    def engine(self, kind):
+        """A context engine ("float" or "integer") over the current weights; see context.py."""
+        if kind == "integer":
+            if not self.integer_capable:
+                raise ValueError("this configuration's context path has no exact integer form")
+            if self.scale_thresholds.numel() == 0:
+                raise RuntimeError("integer thresholds are not built: call model.build_tables() after training")
+            return IntegerEngine(self)
+        return FloatEngine(self)
+
+    def compress(self, y, engine):
+        """-> (y_bar, groups): groups = [(table_set, symbols, rows), ...] in the order the decoder reads."""
         z = self.h_a(y)
         medians = self.entropy_bottleneck._get_medians()
         z_symbols = torch.round(z - medians)
-        channel_ids = torch.arange(z.shape[1]).view(1, -1, 1, 1).expand_as(z)
-        latent_means, latent_scales = self.h_s(z_symbols + medians)
-        y_bar, y_groups = self.y_codec.compress(y, latent_means, latent_scales)
-        return y_bar, [(Z_TABLE_SET, z_symbols.to(torch.int64), channel_ids)] + y_groups
+        channel_ids = torch.arange(z.shape[1], device=z.device).view(1, -1, 1, 1).expand_as(z)
+        groups = [(Z_TABLE_SET, z_symbols.to(torch.int64), channel_ids)]
+        y_slices = y.chunk(self.y_codec.num_slices, dim=1)
 
-    def decompress(self, read_symbols, z_shape):
-        """z_shape: (1, z_channels, h, w) of the hyper-latent."""
+        def slice_symbols(i, mu, rows):
+            symbols = torch.round(y_slices[i] - mu)
+            groups.append((TABLE_SET, symbols.to(torch.int64), rows))
+            return symbols
+
+        latent_means, latent_scales = engine.hyper(z_symbols, medians)
+        return self.y_codec.code(engine, latent_means, latent_scales, slice_symbols), groups
+
+    def decompress(self, read_symbols, z_shape, engine):
+        """read_symbols(table_set, rows) -> int64 symbols shaped like rows; z_shape: (1, C, h, w)."""
         medians = self.entropy_bottleneck._get_medians()
-        channel_ids = torch.arange(z_shape[1]).view(1, -1, 1, 1).expand(*z_shape)
-        z_hat = read_symbols(Z_TABLE_SET, channel_ids).to(medians.dtype) + medians
-        latent_means, latent_scales = self.h_s(z_hat)
-        return self.y_codec.decompress(read_symbols, latent_means, latent_scales)
+        channel_ids = torch.arange(z_shape[1], device=medians.device).view(1, -1, 1, 1).expand(*z_shape)
+        latent_means, latent_scales = engine.hyper(read_symbols(Z_TABLE_SET, channel_ids), medians)
+        return self.y_codec.code(engine, latent_means, latent_scales, lambda i, mu, rows: read_symbols(TABLE_SET, rows))
 
     # --- integer tables -------------------------------------------------------------------------------
     def tables(self, table_set):
@@ -72,6 +92,7 @@ class HyperpriorLatentCodec(nn.Module):
         """Freeze the coding tables from the current parameters (after training, before export)."""
         freqs, lengths, offsets = gaussian_rows()
         self._set_tables("gaussian", freqs, lengths, offsets)
+        self.scale_thresholds = scale_index_thresholds(FRACTION_BITS)
         eb = self.entropy_bottleneck
         quantiles = eb.quantiles.detach()  # (C, 1, 3): lower, median, upper
         medians = quantiles[:, 0, 1]
@@ -90,11 +111,10 @@ class HyperpriorLatentCodec(nn.Module):
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         # Table buffers have data-dependent shapes: take the stored shapes before the default copy.
-        for name in ("gaussian", "factorized"):
-            for k in ("freqs", "lengths", "offsets"):
-                key = f"{prefix}{name}_{k}"
-                if key in state_dict:
-                    setattr(self, f"{name}_{k}", torch.empty_like(state_dict[key], dtype=torch.int32))
+        names = [f"{n}_{k}" for n in ("gaussian", "factorized") for k in ("freqs", "lengths", "offsets")]
+        for name in names + ["scale_thresholds"]:
+            if prefix + name in state_dict:
+                setattr(self, name, torch.empty_like(state_dict[prefix + name]))
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def _set_tables(self, name, freqs, lengths, offsets):

@@ -29,6 +29,15 @@ def scale_to_index(scales):
     return index.clamp(0, SCALE_LEVELS - 1).to(torch.int64)
 
 
+def scale_index_thresholds(fraction_bits):
+    """Integer thresholds T_k on a fixed-point scale (units 2^-fraction_bits) such that the integer path's
+    row index = #{k : sigma >= T_k} matches scale_to_index (nearest table entry in log). Computed once at
+    export and stored with the weights, so no decoder evaluates exp()."""
+    step = (math.log(SCALE_MAX) - math.log(SCALE_MIN)) / (SCALE_LEVELS - 1)
+    bounds = [SCALE_MIN * math.exp((k + 0.5) * step) for k in range(SCALE_LEVELS - 1)]
+    return torch.tensor([math.ceil(b * 2**fraction_bits) for b in bounds], dtype=torch.int64)
+
+
 def quantize_pmf(pmf: np.ndarray, escape_mass: float) -> np.ndarray:
     """Float pmf (one row) + escape probability -> int32 frequencies summing to about 2^PRECISION_BITS,
     each at least 1 so every symbol stays codable."""

@@ -1,0 +1,145 @@
+"""Context engines: how the coding means and scale indices are computed from decoded data.
+
+The coding loop (ChannelARLatentCodec.code, HyperpriorLatentCodec) is written once against this interface;
+an engine decides the number format:
+
+- FloatEngine runs the networks in floating point (any configuration; the `paper` model's only option).
+  Files decode correctly where the decoder's float results match the encoder's to the last bit.
+- IntegerEngine runs the context path (hyper-synthesis, slice nets, LRP) in exact integer arithmetic, so
+  means and scale indices are the same on every machine, thread count and device: see docs/portability.md.
+  It needs a context path of convolutions, ReLUs, pixel shuffles and clamps (`lite`).
+
+Representations: FloatEngine works on float tensors; IntegerEngine on float64 tensors that hold integers on
+a fixed-point grid of 2^-FRACTION_BITS (latent values) — to_float converts back.
+"""
+import torch
+import torch.nn as nn
+
+from .tables import scale_to_index
+
+FRACTION_BITS = 8  # activations and latents on a 1/256 grid
+ACTIVATION_LIMIT = 2**20  # |activation| < 2^20 (4096.0): clamped, so every product and sum stays exact
+WEIGHT_BITS = 12  # weights as integers in [-2047, 2047] with a power-of-two scale per output channel
+
+
+class FloatEngine:
+    kind = "float"
+
+    def __init__(self, codec):
+        self.codec = codec  # the HyperpriorLatentCodec
+
+    def hyper(self, z_symbols, medians):
+        return self.codec.h_s(z_symbols.to(medians.dtype) + medians)
+
+    def slice_params(self, i, mean_support, scale_support):
+        y_codec = self.codec.y_codec
+        mu = y_codec.mean_nets[i](torch.cat(mean_support, dim=1))
+        sigma = y_codec.scale_nets[i](torch.cat(scale_support, dim=1))
+        return mu, scale_to_index(sigma)
+
+    def mean_as_float(self, mu):
+        return mu
+
+    def dequantize(self, symbols, mu):
+        return symbols.to(mu.dtype) + mu
+
+    def lrp(self, i, support):
+        return self.codec.y_codec.lrp(i, torch.cat(support, dim=1))
+
+    def to_float(self, latent):
+        return latent
+
+
+class IntegerNet:
+    """A conv/ReLU/PixelShuffle stack evaluated exactly on integers.
+
+    Weights: w_int = round(w * 2^e_c), e_c the largest exponent with |w_int| <= 2^(WEIGHT_BITS-1) - 1;
+    biases at the accumulator's scale 2^-(FRACTION_BITS + e_c). After each convolution the accumulator is
+    rescaled to the activation grid by an exact power-of-two division and round-half-up (floor(x + 1/2)),
+    then clamped to ±ACTIVATION_LIMIT. In float64, |w_int·a| < 2^11·2^20 and a convolution sums fewer than
+    2^21 such terms, so every partial sum is an integer below 2^53: the result is independent of the order
+    of summation, hence of the machine, the thread count and the device.
+    """
+
+    def __init__(self, sequential, final_clamp=None):
+        self.layers = []
+        for m in sequential:
+            if isinstance(m, nn.Conv2d):
+                self.layers.append(("conv", *self._quantize(m), m.padding))
+            elif isinstance(m, nn.ReLU):
+                self.layers.append(("relu",))
+            elif isinstance(m, nn.PixelShuffle):
+                self.layers.append(("shuffle", m.upscale_factor))
+            else:
+                raise TypeError(f"{type(m).__name__} has no exact integer form")
+        self.final_clamp = final_clamp
+
+    @staticmethod
+    def _quantize(conv):
+        w = conv.weight.detach().double().cpu()
+        peak = w.flatten(1).abs().amax(dim=1).clamp(min=2.0**-60)
+        limit = 2 ** (WEIGHT_BITS - 1) - 1
+        _, peak_exp = torch.frexp(peak)  # peak in [2^(p-1), 2^p): exact
+        e = (WEIGHT_BITS - 1) - peak_exp  # |w| * 2^e < 2^(WEIGHT_BITS-1)
+        w_int = torch.round(w * torch.pow(2.0, e.double()).view(-1, 1, 1, 1)).clamp(-limit, limit)
+        bias = conv.bias.detach().double().cpu() if conv.bias is not None else torch.zeros(w.shape[0], dtype=torch.float64)
+        b_int = torch.round(bias * torch.pow(2.0, (e + FRACTION_BITS).double()))
+        return w_int, b_int, e.to(torch.int64)
+
+    def __call__(self, a):
+        import torch.nn.functional as F
+
+        for layer in self.layers:
+            if layer[0] == "conv":
+                _, w_int, b_int, e, padding = layer
+                acc = F.conv2d(a, w_int.to(a.device), b_int.to(a.device), padding=padding)
+                scale = torch.pow(2.0, -e.double()).to(a.device).view(1, -1, 1, 1)
+                a = torch.floor(acc * scale + 0.5).clamp(-ACTIVATION_LIMIT, ACTIVATION_LIMIT)
+            elif layer[0] == "relu":
+                a = a.clamp(min=0)
+            else:
+                a = F.pixel_shuffle(a, layer[1])
+        if self.final_clamp is not None:
+            a = a.clamp(-self.final_clamp, self.final_clamp)
+        return a
+
+
+def supports_integer_path(cfg) -> bool:
+    return cfg.hyper_branches == 1 and cfg.context_activation == "relu" and cfg.lrp_activation == "clip"
+
+
+class IntegerEngine:
+    kind = "integer"
+    ONE = 2**FRACTION_BITS
+
+    def __init__(self, codec):
+        y_codec = codec.y_codec
+        self.codec = codec
+        self.hyper_net = IntegerNet(codec.h_s.trunk)
+        self.mean_nets = [IntegerNet(n) for n in y_codec.mean_nets]
+        self.scale_nets = [IntegerNet(n) for n in y_codec.scale_nets]
+        self.lrp_nets = [IntegerNet(n, final_clamp=self.ONE // 2) for n in y_codec.lrp_nets]
+        self.thresholds = codec.scale_thresholds.double()
+
+    def hyper(self, z_symbols, medians):
+        medians_int = torch.round(medians.double() * self.ONE)  # exact: a float32 times a power of two
+        z_int = z_symbols.double() * self.ONE + medians_int
+        return self.hyper_net(z_int).chunk(2, dim=1)
+
+    def slice_params(self, i, mean_support, scale_support):
+        mu = self.mean_nets[i](torch.cat(mean_support, dim=1))
+        sigma = self.scale_nets[i](torch.cat(scale_support, dim=1))
+        index = (sigma.unsqueeze(-1) >= self.thresholds.to(sigma.device)).sum(-1)
+        return mu, index
+
+    def mean_as_float(self, mu):
+        return (mu / self.ONE).float()
+
+    def dequantize(self, symbols, mu):
+        return symbols.double() * self.ONE + mu
+
+    def lrp(self, i, support):
+        return self.lrp_nets[i](torch.cat(support, dim=1))
+
+    def to_float(self, latent):
+        return (latent / self.ONE).float()
