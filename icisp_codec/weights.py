@@ -100,3 +100,14 @@ def load_weights(name_or_path=None, device="cpu"):
     model = build_model(blob["config"])
     model.load_state_dict(_expand(blob["state_dict"]))
     return model.to(device).eval(), weights_id(data), blob.get("info", {})
+
+
+def describe_shipped() -> list:
+    """Name, config, id, rate range and size of every shipped weights file (loads each, on the CPU)."""
+    rows = []
+    for name, path in shipped_weights().items():
+        model, wid, info = load_weights(path)
+        lo, hi = model.gains.lambda_range
+        rows.append({"name": name, "config": model.cfg.name, "id": wid.hex(), "lambda_min": lo, "lambda_max": hi,
+                     "presets": list(model.cfg.rate_presets), "size_mb": path.stat().st_size / 1e6, "info": info})
+    return rows

@@ -23,21 +23,48 @@ def _fail(exc: IcispError, verbose: bool):
 
 
 def _run(ctx, fn):
+    """Run a command body: documented exit codes and one-line messages (tracebacks only with -v)."""
     try:
         return fn()
-    except IcispError as exc:
-        _fail(exc, ctx.obj["verbose"])
+    except (IcispError, click.ClickException):
+        if isinstance(sys.exc_info()[1], click.ClickException):
+            raise
+        _fail(sys.exc_info()[1], ctx.obj["verbose"])
+    except KeyboardInterrupt:
+        click.echo("icisp: interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:  # a bug: still one line unless -v
+        internal = IcispError(f"internal error: {type(exc).__name__}: {exc} (run with -v for the traceback)")
+        _fail(internal, ctx.obj["verbose"])
+
+
+def _version_message():
+    from ..weights import shipped_weights, weights_id
+
+    lines = [f"icisp {__version__}"]
+    for name, path in shipped_weights().items():
+        lines.append(f"  weights {name}: {weights_id(path.read_bytes()).hex()}")
+    return "\n".join(lines)
+
+
+def _print_version(ctx, param, value):
+    if value and not ctx.resilient_parsing:
+        click.echo(_version_message())
+        ctx.exit()
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="icisp")
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_print_version,
+              help="Show the version and the ids of the shipped weights.")
 @click.option("-v", "--verbose", is_flag=True, help="Show tracebacks on errors.")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
 @click.option("--threads", type=int, default=0, help="CPU threads for the networks (default: all cores).")
 @click.pass_context
-def cli(ctx, verbose, threads):
+def cli(ctx, verbose, quiet, threads):
     """icisp: learned perceptual image codec (ICISP) for CPUs and GPUs."""
     ctx.ensure_object(dict)
     ctx.obj["verbose"] = verbose
+    ctx.obj["quiet"] = quiet
     ctx.obj["threads"] = threads
 
 
@@ -65,63 +92,141 @@ def _load_codec(weights, device, **options):
     return codec, time.perf_counter() - t
 
 
+def _output_for(input, output, out_option, suffix):
+    if output and out_option:
+        raise click.UsageError("give OUTPUT or -o, not both")
+    output = output or out_option
+    if output:
+        return output
+    if input == "-":
+        return "-"
+    return str(Path(input).with_suffix(suffix))
+
+
+def _batch(ctx, input, out_dir, decode, fn, options, weights, device, jobs, shard, skip_existing, json_path,
+           load_options=None):
+    from ..batch import parse_shard, plan, run
+
+    if not out_dir:
+        raise click.UsageError("a folder INPUT needs an output folder (OUTPUT or -o)")
+    tasks = plan(input, out_dir, decode, shard=parse_shard(shard) if shard else None, skip_existing=skip_existing)
+    load_kwargs = {"weights": weights, "device": device, **(load_options or {})}
+    codec = None if jobs > 1 else _load_codec(weights, device, **(load_options or {}))[0]
+    import os
+
+    summary = run(tasks, fn, options, codec=codec, load_kwargs=load_kwargs, workers=jobs, cpu_count=os.cpu_count() or 1)
+    if json_path:
+        _write_json(summary, json_path)
+    if not ctx.obj.get("quiet"):
+        bpp = f", mean {summary['mean_bpp']:.4f} bpp, total {summary['total_bpp']:.4f} bpp" if summary["succeeded"] else ""
+        click.echo(f"{summary['succeeded']}/{summary['files']} files, {summary['total_bytes']} bytes{bpp}, "
+                   f"{summary['seconds']:.1f} s", err=True)
+    for failure in summary["failed"]:
+        click.echo(f"icisp: error: {failure['error']}", err=True)
+    if summary["failed"]:
+        sys.exit(1)
+
+
+def _say(ctx, message):
+    if not ctx.obj.get("quiet"):
+        click.echo(message, err=True)
+
+
 @cli.command()
-@click.argument("input", type=click.Path(dir_okay=False))
-@click.argument("output", type=click.Path(dir_okay=False))
+@click.argument("input", type=click.Path())
+@click.argument("output", required=False, type=click.Path())
+@click.option("-o", "--out", "out_option", default=None, help="Output file or, for a folder INPUT, output folder.")
 @_lambda_option
+@click.option("--target-bpp", type=float, default=None, help="Find λ for this file bpp (bisection).")
+@click.option("--target-size", type=int, default=None, help="Find λ for this file size in bytes (bisection).")
+@click.option("--strict", is_flag=True, help="With a target: never exceed it.")
 @_device_option
 @click.option("--weights", default=None, help="Weights name (in weights/) or file. Default: lite.")
 @click.option("--pad", "pad_mode", type=click.Choice(["replicate", "zero"]), default="replicate", show_default=True)
-@click.option("-f", "--force", is_flag=True, help="Overwrite OUTPUT if it exists.")
+@click.option("--strip", is_flag=True, help="Drop ICC profile and EXIF instead of keeping them in the file.")
+@click.option("-j", "--jobs", type=int, default=1, show_default=True, help="Parallel processes for a folder.")
+@click.option("--shard", default=None, help="I/N: code only a deterministic 1/N of a folder's files.")
+@click.option("--skip-existing", is_flag=True, help="In a folder, skip files whose output exists.")
+@click.option("--json", "json_path", default=None, help="Write a JSON summary (folders) here.")
+@click.option("-f", "--force", is_flag=True, help="Overwrite outputs that exist.")
 @click.pass_context
-def encode(ctx, input, output, lam, preset, device, weights, pad_mode, force):
-    """Encode an image file (PNG, JPEG, ...) to a .icisp file."""
+def encode(ctx, input, output, out_option, lam, preset, target_bpp, target_size, strict, device, weights, pad_mode,
+           strip, jobs, shard, skip_existing, json_path, force):
+    """Encode an image (PNG, JPEG, WebP, TIFF, PPM...; '-' for stdin) or a folder of them to .icisp."""
 
     def go():
-        from ..codec import encode_file
+        from ..files import encode_file
 
-        if lam is not None and preset is not None:
-            raise click.UsageError("--lambda and --preset are mutually exclusive")
+        if sum(v is not None for v in (lam, preset, target_bpp, target_size)) > 1:
+            raise click.UsageError("--lambda, --preset, --target-bpp and --target-size are mutually exclusive")
         value = PRESETS[preset] if preset else (lam if lam is not None else 2.5)
+        options = {"lam": value, "target_bpp": target_bpp, "target_size": target_size, "strict": strict,
+                   "pad_mode": pad_mode, "keep_metadata": not strip, "overwrite": force}
+        if input != "-" and Path(input).is_dir():
+            return _batch(ctx, input, output or out_option, False, encode_file, options, weights, device, jobs,
+                          shard, skip_existing, json_path)
+        dst = _output_for(input, output, out_option, ".icisp")
         codec, load_s = _load_codec(weights, device)
-        report = encode_file(codec, input, output, value, pad_mode=pad_mode, overwrite=force)
-        click.echo(
-            f"{input}: {report.width}x{report.height}, λ={report.lam:g}, {report.file_bytes} bytes, "
-            f"{report.file_bpp:.4f} bpp (payload {report.payload_bpp:.4f}), encoded in {report.seconds:.2f} s "
-            f"(model loading {load_s:.2f} s, {codec.device.type})",
-            err=True,
-        )
+        report, notices = encode_file(codec, input, dst, **options)
+        for notice in notices:
+            _say(ctx, f"icisp: note: {notice}")
+        _say(ctx, f"{input}: {report.width}x{report.height}, λ={report.lam:.4g}, {report.file_bytes} bytes, "
+                  f"{report.file_bpp:.4f} bpp (payload {report.payload_bpp:.4f}), encoded in {report.seconds:.2f} s "
+                  f"(model loading {load_s:.2f} s, {codec.device.type})")
 
     _run(ctx, go)
 
 
 @cli.command()
-@click.argument("input", type=click.Path(dir_okay=False))
-@click.argument("output", type=click.Path(dir_okay=False))
+@click.argument("input", type=click.Path())
+@click.argument("output", required=False, type=click.Path())
+@click.option("-o", "--out", "out_option", default=None, help="Output file or, for a folder INPUT, output folder.")
 @_device_option
-@click.option("--weights", default=None, help="Weights name or file; default: the shipped weights the file names.")
+@click.option("--weights", default=None, help="Weights name or file (default: the shipped lite weights).")
 @click.option("--max-pixels", type=int, default=None, help="Refuse images larger than this (default 2^28).")
 @click.option("--fast-synthesis", is_flag=True,
               help="Run the synthesis on all threads: faster, but pixels may then differ by rounding between "
                    "thread counts (by default the image is bit-identical whatever --threads says).")
-@click.option("-f", "--force", is_flag=True, help="Overwrite OUTPUT if it exists.")
+@click.option("--strip", is_flag=True, help="Do not restore the ICC profile and EXIF stored in the file.")
+@click.option("--format", "fmt", default=None, help="Output format (PNG, TIFF, WEBP, ...); default from extension.")
+@click.option("-j", "--jobs", type=int, default=1, show_default=True)
+@click.option("--shard", default=None, help="I/N: decode only a deterministic 1/N of a folder's files.")
+@click.option("--skip-existing", is_flag=True)
+@click.option("--json", "json_path", default=None, help="Write a JSON summary (folders) here.")
+@click.option("-f", "--force", is_flag=True, help="Overwrite outputs that exist.")
 @click.pass_context
-def decode(ctx, input, output, device, weights, max_pixels, fast_synthesis, force):
-    """Decode a .icisp file to an image (format from OUTPUT's extension; PNG by default)."""
+def decode(ctx, input, output, out_option, device, weights, max_pixels, fast_synthesis, strip, fmt, jobs, shard,
+           skip_existing, json_path, force):
+    """Decode a .icisp file ('-' for stdin) or a folder of them to images (PNG by default)."""
 
     def go():
-        from ..codec import Codec, decode_file
+        from ..codec import Codec
+        from ..files import decode_file
 
-        threads = None if fast_synthesis else Codec.SYNTHESIS_THREADS
-        codec, load_s = _load_codec(weights, device, synthesis_threads=threads)
-        report = decode_file(codec, input, output, max_pixels=max_pixels, overwrite=force)
-        click.echo(
-            f"{input}: {report.width}x{report.height}, {report.file_bytes} bytes, {report.file_bpp:.4f} bpp, "
-            f"decoded in {report.seconds:.2f} s (model loading {load_s:.2f} s, {codec.device.type})",
-            err=True,
-        )
+        load_options = {"synthesis_threads": None if fast_synthesis else Codec.SYNTHESIS_THREADS}
+        options = {"max_pixels": max_pixels, "keep_metadata": not strip, "overwrite": force,
+                   "format": fmt.upper() if fmt else None}
+        if input != "-" and Path(input).is_dir():
+            return _batch(ctx, input, output or out_option, True, decode_file, options, weights, device, jobs,
+                          shard, skip_existing, json_path, load_options)
+        dst = _output_for(input, output, out_option, ".png")
+        codec, load_s = _load_codec(weights, device, **load_options)
+        report = decode_file(codec, input, dst, **options)
+        _say(ctx, f"{input}: {report.width}x{report.height}, {report.file_bytes} bytes, {report.file_bpp:.4f} bpp, "
+                  f"decoded in {report.seconds:.2f} s (model loading {load_s:.2f} s, {codec.device.type})")
 
     _run(ctx, go)
+
+
+@cli.command()
+def models():
+    """List the shipped weights with their ids and rate range."""
+    from ..weights import describe_shipped
+
+    for row in describe_shipped():
+        click.echo(f"{row['name']:8s} config={row['config']:6s} id={row['id']} λ in [{row['lambda_min']:g}, "
+                   f"{row['lambda_max']:g}] presets={row['presets']} {row['size_mb']:.1f} MB "
+                   f"(step {row['info'].get('step')})")
 
 
 @cli.command()
@@ -324,6 +429,10 @@ def report(ctx, test_json, anchor_json, min_bpp, max_bpp, plot_png, md_path):
 
 
 def main():
+    import warnings
+
+    # compressai's import calls the deprecated torch.jit.script: not the user's concern.
+    warnings.filterwarnings("ignore", category=FutureWarning, module="torch.jit")
     cli(obj={})
 
 

@@ -99,15 +99,21 @@ class SymbolDecoder:
             raise ValueError("table row out of range")
         symbols = np.empty(rows.shape, dtype=np.int64)
         for row, positions in _groups(rows):
-            bins = np.asarray(self._decoder.decode(table.model(row), len(positions)), dtype=np.int64)
+            bins = self._read(table.model(row), len(positions))
             escape = table.lengths[row] - 1
             values = bins + table.offsets[row]
             outside = bins == escape
             if outside.any():
-                halves = np.asarray(self._decoder.decode(_HALF, 2 * int(outside.sum())), dtype=np.int64)
+                halves = self._read(_HALF, 2 * int(outside.sum()))
                 values[outside] = _unzigzag((halves[0::2] << 16) | halves[1::2])
             symbols[positions] = values
         return symbols
+
+    def _read(self, model, count):
+        try:
+            return np.asarray(self._decoder.decode(model, count), dtype=np.int64)
+        except Exception as exc:  # constriction asserts on data no encoder could have produced
+            raise ValueError(f"substream is invalid for the entropy model ({exc})") from None
 
     def exhausted(self) -> bool:
         return self._decoder.maybe_exhausted()

@@ -14,6 +14,10 @@ _SOURCE = Path(__file__).with_name("selective_scan.cpp")
 
 @functools.lru_cache(maxsize=None)
 def _extension():
+    import logging
+
+    # torch warns "No CUDA runtime is found" when this module is imported on a CPU-only machine.
+    logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
     from torch.utils.cpp_extension import load
 
     flags = ["-O3", "-march=native", "-mprefer-vector-width=512", "-ffast-math", "-fopenmp"]
