@@ -1,0 +1,142 @@
+"""Inference speed on this machine: encode and decode time, megapixels/s and peak RSS of `lite`, `paper`
+and compressai's bmshj2018-hyperprior (untrained weights: timing does not depend on them), plus AVIF and
+JPEG XL decode time, and GMAC per pixel of each model. Each measurement runs in its own process so that
+peak RSS is its own.
+
+    LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4 python benchmarks/speed.py [--sizes 768x512,2048x1536]
+"""
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+
+
+def _image(width, height):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    # smooth content plus texture: closer to a photo than white noise
+    yy, xx = np.mgrid[0:height, 0:width]
+    base = 128 + 60 * np.sin(xx / 37.0)[..., None] * np.cos(yy / 23.0)[..., None]
+    return np.clip(base + rng.normal(0, 12, (height, width, 3)), 0, 255).astype(np.uint8)
+
+
+def _median_time(fn, repeats):
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return sorted(times)[len(times) // 2]
+
+
+def measure_icisp(config, width, height, repeats):
+    import tempfile
+    from pathlib import Path
+
+    import torch
+
+    from icisp_codec.codec import Codec
+    from icisp_codec.model import build_model
+    from icisp_codec.weights import save_weights
+
+    torch.manual_seed(0)
+    model = build_model(config)
+    model.build_tables()
+    with tempfile.TemporaryDirectory() as tmp:
+        save_weights(model, Path(tmp) / "w.pt")
+        codec = Codec.load(Path(tmp) / "w.pt", device="cpu")
+    rgb = _image(width, height)
+    data, _ = codec.encode(rgb, 2.5)  # warm-up (and the compiled scan's first load)
+    codec.decode(data)
+    enc = _median_time(lambda: codec.encode(rgb, 2.5), repeats)
+    dec = _median_time(lambda: codec.decode(data), repeats)
+    return {"encode_s": enc, "decode_s": dec, "gmac_per_pixel": _gmac_per_pixel(lambda x: codec.model(x, 2.5))}
+
+
+def measure_bmshj(width, height, repeats):
+    import torch
+    from compressai.models import ScaleHyperprior
+
+    from icisp_codec.image_io import pad, to_tensor
+
+    torch.manual_seed(0)
+    model = ScaleHyperprior(128, 192).eval()
+    model.update(force=True)
+    x = pad(to_tensor(_image(width, height)), 64, "replicate")
+    with torch.no_grad():
+        out = model.compress(x)
+        model.decompress(out["strings"], out["shape"])
+        enc = _median_time(lambda: model.compress(x), repeats)
+        dec = _median_time(lambda: model.decompress(out["strings"], out["shape"]), repeats)
+    return {"encode_s": enc, "decode_s": dec, "gmac_per_pixel": _gmac_per_pixel(model)}
+
+
+def measure_peer(name, width, height, repeats):
+    from icisp_codec.evaluation.peers import CODECS
+
+    encode, decode = CODECS[name]
+    rgb = _image(width, height)
+    data = encode(rgb, 50)
+    return {"encode_s": _median_time(lambda: encode(rgb, 50), repeats), "decode_s": _median_time(lambda: decode(data), repeats)}
+
+
+def _gmac_per_pixel(forward):
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    x = torch.rand(1, 3, 256, 256)
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        forward(x)
+    return counter.get_total_flops() / 2 / 1e9 / (256 * 256)
+
+
+def child(args):
+    import torch
+
+    torch.set_num_threads(args.threads)
+    width, height = (int(v) for v in args.size.split("x"))
+    if args.what in ("lite", "paper"):
+        result = measure_icisp(args.what, width, height, args.repeats)
+    elif args.what == "bmshj2018-hyperprior":
+        result = measure_bmshj(width, height, args.repeats)
+    else:
+        result = measure_peer(args.what, width, height, args.repeats)
+    result["peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+    print(json.dumps(result))
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", default="768x512")
+    parser.add_argument("--what", default="bmshj2018-hyperprior,lite,paper,avif,jxl")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--size", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        return child(args)
+    print(f"threads={args.threads}, median of {args.repeats}; icisp times include range coding; GMAC/pixel of the "
+          "full forward pass at 256x256")
+    print("| codec | size | encode s | decode s | decode MP/s | peak RSS GB | MAC/pixel (forward, scan excluded) |")
+    print("|---|---|---|---|---|---|---|")
+    for size in args.sizes.split(","):
+        w, h = (int(v) for v in size.split("x"))
+        for what in args.what.split(","):
+            out = subprocess.run([sys.executable, __file__, "--child", "--what", what, "--size", size,
+                                  "--threads", str(args.threads), "--repeats", str(args.repeats)],
+                                 capture_output=True, text=True)
+            if out.returncode:
+                print(f"| {what} | {size} | failed: {out.stderr.strip().splitlines()[-1]} |||||")
+                continue
+            r = json.loads(out.stdout.strip().splitlines()[-1])
+            gmac = f"{r['gmac_per_pixel'] * 1e6:.0f} k" if "gmac_per_pixel" in r else "–"
+            print(f"| {what} | {size} | {r['encode_s']:.3f} | {r['decode_s']:.3f} | {w * h / 1e6 / r['decode_s']:.2f} "
+                  f"| {r['peak_rss_gb']:.2f} | {gmac} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
