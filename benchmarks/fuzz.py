@@ -34,7 +34,7 @@ def main():
         seeds = [codec.encode(im, lam)[0] for im in images for lam in (1.0, 5.0)]
         counts, bugs = fuzz(codec, seeds, args.cases // len(codecs), seed=1)
         print(f"{name}: {sum(counts.values())} mutants -> {counts}")
-        for data, exc in bugs[:10]:
+        for _, exc in bugs[:10]:
             print(f"  bug: {type(exc).__name__}: {exc}")
         failed |= bool(bugs)
     sys.exit(1 if failed else 0)

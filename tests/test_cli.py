@@ -1,8 +1,6 @@
 """The command line with real files: batch, shards, rate control, streams, images in the wild, exit codes."""
 import io
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest

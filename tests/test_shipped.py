@@ -26,7 +26,6 @@ def test_round_trip_of_a_development_photo(shipped_codec, lam):
 
 def test_payload_matches_the_entropy_estimate(shipped_codec):
     """Payload bpp within 2% of the model's estimated entropy (coding-table rounding + range-coder overhead)."""
-    import torch
 
     for name in DEV_IMAGES:
         for lam in (1.0, 5.0):

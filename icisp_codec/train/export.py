@@ -3,6 +3,7 @@ import torch
 
 from ..model import build_model
 from ..weights import load_weights, save_weights
+from .loop import load_training_weights
 
 
 def load_any(path):
@@ -10,7 +11,7 @@ def load_any(path):
     blob = torch.load(path, map_location="cpu", weights_only=False)
     if isinstance(blob, dict) and "model" in blob and "config" in blob:
         model = build_model(blob["config"])
-        model.load_state_dict(blob["model"], strict=False)  # tables are rebuilt below
+        load_training_weights(model, blob["model"])  # tables are rebuilt below
         return model.eval(), {"step": blob.get("step"), "stage": blob.get("options", {}).get("stage")}
     model, _, info = load_weights(path)
     return model, info

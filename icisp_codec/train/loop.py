@@ -53,6 +53,16 @@ class TrainOptions:
     extra: dict = field(default_factory=dict)
 
 
+def load_training_weights(model, state_dict):
+    """Load model weights from a training state. Coding tables are derived data (rebuilt at every export),
+    so a state written before a table buffer existed still loads."""
+    result = model.load_state_dict(state_dict, strict=False)
+    derived = ("_freqs", "_lengths", "_offsets", "scale_thresholds")
+    other = [k for k in result.missing_keys + result.unexpected_keys if not k.endswith(derived)]
+    if other:
+        raise RuntimeError(f"training state does not match the model: {other[:5]}")
+
+
 def _init_distributed(device):
     """Under torchrun (WORLD_SIZE > 1): join the process group (gloo on CPU, nccl on CUDA)."""
     import os
@@ -140,7 +150,7 @@ class Trainer:
 
     def load_state(self):
         state = torch.load(self.out / "state.pt", map_location=self.device, weights_only=False)
-        self.model.load_state_dict(state["model"])
+        load_training_weights(self.model, state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.aux_optimizer.load_state_dict(state["aux_optimizer"])
         self.step = state["step"]

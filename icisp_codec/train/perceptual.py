@@ -6,7 +6,6 @@ the one VGG16 we have (HED) is reserved as the evaluation judge, so both losses 
   mean, mean over channels, sum over taps);
 - style: L1 distance between Gram matrices of channel-normalised features, each divided by c·h·w.
 """
-import torch
 
 
 def _unit(f, eps=1e-10):

@@ -3,7 +3,6 @@
 Composable in the spirit of CompressAI's latent_codecs: it turns y into likelihoods (training) or into
 symbol groups (coding) and back, and owns the integer tables the range coder uses.
 """
-import numpy as np
 import torch
 import torch.nn as nn
 from compressai.entropy_models import EntropyBottleneck
