@@ -26,10 +26,10 @@ def _run(ctx, fn):
     """Run a command body: documented exit codes and one-line messages (tracebacks only with -v)."""
     try:
         return fn()
-    except (IcispError, click.ClickException):
-        if isinstance(sys.exc_info()[1], click.ClickException):
-            raise
-        _fail(sys.exc_info()[1], ctx.obj["verbose"])
+    except click.ClickException:  # usage errors: click prints them and exits 2
+        raise
+    except IcispError as exc:
+        _fail(exc, ctx.obj["verbose"])
     except KeyboardInterrupt:
         click.echo("icisp: interrupted", err=True)
         sys.exit(130)

@@ -25,10 +25,3 @@ def mse_per_sample(x_hat, x):
 
 def psnr(mse):
     return -10 * torch.log10(mse.clamp(min=1e-10))
-
-
-def rate_distortion_loss(out, x, lam, mse_weight=MSE_WEIGHT_STAGE1):
-    bpp = bits_per_pixel(out["likelihoods"], x.shape[-2] * x.shape[-1])
-    mse = mse_per_sample(out["x_hat"], x)
-    loss = (lam * bpp + mse_weight * mse).mean()
-    return loss, {"bpp": bpp.mean().item(), "mse": mse.mean().item(), "psnr": psnr(mse).mean().item()}
