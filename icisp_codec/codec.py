@@ -14,16 +14,15 @@ import torch
 
 from . import image_io
 from .bitstream import Container, parse, serialize
-from .bitstream.container import DEFAULT_MAX_PIXELS
+from .bitstream.container import DEFAULT_MAX_PIXELS, PAD_MULTIPLE, latent_size
 from .coding import SymbolDecoder, SymbolEncoder, symbol_checksum
 from .errors import CorruptFile, DecoderDesync, ModelError, UsageError
-from .model import PAD_MULTIPLE
 from .model.entropy.hyperprior import Z_TABLE_SET
+from .tiling import TILE_LATENTS, WINDOW_LATENTS, analysis_windows, synthesis_windows, tile_grid
 from .weights import load_weights
 
 DEFAULT_PAD_MODE = "replicate"
-# Substream tags: the hyper-latent z and the latent y.
-Z_STREAM, Y_STREAM = "z", "y"
+Z_PER_Y = 4  # hyper-latent positions are 4x4 latents
 
 
 @dataclass
@@ -80,8 +79,11 @@ class Codec:
     # says (on the same kind of CPU). None: use all threads, faster, equal only to within rounding.
     SYNTHESIS_THREADS = 1
 
-    def __init__(self, model, weights_id: bytes, device="cpu", info=None, synthesis_threads=SYNTHESIS_THREADS):
+    def __init__(self, model, weights_id: bytes, device="cpu", info=None, synthesis_threads=SYNTHESIS_THREADS,
+                 tile_latents=TILE_LATENTS, window_latents=WINDOW_LATENTS):
         self.model = model.eval()
+        self.tile_latents = tile_latents  # the encoder's choice, stored in each file
+        self.window_latents = window_latents  # transform windows: smaller saves memory (tests use tiny ones)
         self.synthesis_threads = synthesis_threads if torch.device(device).type == "cpu" else None
         self.weights_id = weights_id
         self.device = torch.device(device)
@@ -100,10 +102,11 @@ class Codec:
         return self._engines[kind]
 
     @classmethod
-    def load(cls, weights=None, device="auto", synthesis_threads=SYNTHESIS_THREADS):
+    def load(cls, weights=None, device="auto", synthesis_threads=SYNTHESIS_THREADS, **tiling):
+        """tiling: tile_latents, window_latents (defaults in tiling.py)."""
         device = resolve_device(device)
         model, wid, info = load_weights(weights, device)
-        return cls(model, wid, device, info, synthesis_threads)
+        return cls(model, wid, device, info, synthesis_threads, **tiling)
 
     @property
     def lambda_range(self):
@@ -124,12 +127,18 @@ class Codec:
         height, width = rgb.shape[:2]
         x = image_io.pad(image_io.to_tensor(rgb, self.device), PAD_MULTIPLE, pad_mode)
         engine = self.engine(context_path)
-        y_bar, groups = self.model.compress(x, lam, engine)
-        streams = {Z_STREAM: SymbolEncoder(self.tables), Y_STREAM: SymbolEncoder(self.tables)}
-        for table_set, symbols, rows in groups:
-            stream = Z_STREAM if table_set == Z_TABLE_SET else Y_STREAM
-            streams[stream].encode(table_set, symbols.cpu().numpy(), rows.cpu().numpy())
-        z_symbols = groups[0][1]
+        y = self.model.analyse(x, lam, self._windows(analysis_windows))
+        y_bar, groups = self.model.latent_codec.compress(y, engine)
+        grid = tile_grid(*y.shape[-2:], self.tile_latents)
+        encoders = [(SymbolEncoder(self.tables), SymbolEncoder(self.tables)) for _ in grid]
+        crc = 0
+        for table_set, symbols, ids in groups:  # each group is cut into its tiles, in the decoder's order
+            is_z = table_set == Z_TABLE_SET
+            for (rows, cols), (z_stream, y_stream) in zip(_regions(grid, is_z), encoders):
+                block = symbols[..., rows, cols].cpu().numpy()
+                (z_stream if is_z else y_stream).encode(table_set, block, ids[..., rows, cols].cpu().numpy())
+                crc = symbol_checksum([block], crc)
+        tiles = [(z_stream.to_bytes(), y_stream.to_bytes()) for z_stream, y_stream in encoders]
         container = Container(
             model=self.model.cfg.name,
             weights_id=self.weights_id,
@@ -137,18 +146,17 @@ class Codec:
             width=width,
             height=height,
             pad_mode=pad_mode,
+            tile_latents=self.tile_latents,
             context_path=engine.kind,
-            z_height=z_symbols.shape[2],
-            z_width=z_symbols.shape[3],
-            substreams={tag: enc.to_bytes() for tag, enc in streams.items()},
+            tiles=tiles,
             metadata=dict(metadata or {}),
-            symbol_crc=symbol_checksum(g[1].cpu().numpy() for g in groups),
+            symbol_crc=crc,
         )
         data = serialize(container)
         report = Report(width, height, len(data), container.payload_bytes, lam, time.perf_counter() - start)
         if estimate:
             report.estimated_bits = self.estimate_bits(x, lam)
-        report.extra.update(y_bar=y_bar, symbols=[g[1].cpu().numpy().ravel() for g in groups])
+        report.extra.update(y_bar=y_bar)
         return data, report
 
     @torch.no_grad()
@@ -157,11 +165,14 @@ class Codec:
         out = self.model(x, lam)
         return float(sum(-torch.log2(lik).sum() for lik in out["likelihoods"].values()))
 
+    def _windows(self, runner):
+        return lambda transform, t: runner(transform, t, self.window_latents)
+
     @torch.no_grad()
     def synthesize(self, y_bar, lam):
         """The decoder's image from quantised latents (with the pinned synthesis thread count)."""
         with _torch_threads(self.synthesis_threads):
-            return self.model.synthesize(y_bar, lam)
+            return self.model.synthesize(y_bar, lam, self._windows(synthesis_windows))
 
     # ------------------------------------------------------------------------------------------------
     def read_header(self, data: bytes, max_pixels=DEFAULT_MAX_PIXELS) -> Container:
@@ -171,42 +182,52 @@ class Codec:
                 f"file was made by model {container.model!r} with weights {container.weights_id.hex()}; "
                 f"loaded: {self.model.cfg.name!r} {self.weights_id.hex()}"
             )
-        padded = image_io.padded_size(container.height, container.width, PAD_MULTIPLE)
-        if (container.z_height, container.z_width) != (padded[0] // PAD_MULTIPLE, padded[1] // PAD_MULTIPLE):
-            raise CorruptFile("hyper-latent size does not match the image size")
-        if set(container.substreams) != {Z_STREAM, Y_STREAM}:
-            raise CorruptFile("missing or unknown substreams")
         return container
 
     @torch.no_grad()
     def decode(self, data: bytes, max_pixels=DEFAULT_MAX_PIXELS):
         start = time.perf_counter()
         container = self.read_header(data, max_pixels)
+        latent_rows, latent_cols = latent_size(container.width, container.height)
+        grid = tile_grid(latent_rows, latent_cols, container.tile_latents)
         try:
-            decoders = {tag: SymbolDecoder(self.tables, container.substreams[tag]) for tag in (Z_STREAM, Y_STREAM)}
+            decoders = [(SymbolDecoder(self.tables, z), SymbolDecoder(self.tables, y)) for z, y in container.tiles]
         except ValueError as exc:
             raise CorruptFile(str(exc)) from None
-        decoded = []
+        crc = 0
 
-        def read_symbols(table_set, rows):
-            stream = Z_STREAM if table_set == Z_TABLE_SET else Y_STREAM
-            try:
-                symbols = decoders[stream].decode(table_set, rows.cpu().numpy())
-            except (ValueError, RuntimeError) as exc:
-                raise DecoderDesync(f"decoder out of sync with encoder: {exc}") from None
-            decoded.append(symbols)
-            return torch.from_numpy(symbols).view(rows.shape).to(self.device)
+        def read_symbols(table_set, ids):
+            nonlocal crc
+            is_z = table_set == Z_TABLE_SET
+            symbols = torch.empty_like(ids)
+            for (rows, cols), (z_stream, y_stream) in zip(_regions(grid, is_z), decoders):
+                block_ids = ids[..., rows, cols]
+                try:
+                    block = (z_stream if is_z else y_stream).decode(table_set, block_ids.cpu().numpy())
+                except (ValueError, RuntimeError) as exc:
+                    raise DecoderDesync(f"decoder out of sync with encoder: {exc}") from None
+                crc = symbol_checksum([block], crc)
+                symbols[..., rows, cols] = torch.from_numpy(block).view(block_ids.shape)
+            return symbols
 
-        z_shape = (1, self.model.cfg.z_channels, container.z_height, container.z_width)
+        z_shape = (1, self.model.cfg.z_channels, latent_rows // Z_PER_Y, latent_cols // Z_PER_Y)
         y_bar = self.model.latent_codec.decompress(read_symbols, z_shape, self.engine(container.context_path))
-        x_hat = self.synthesize(y_bar, container.lam)
-        if symbol_checksum(decoded) != container.symbol_crc:
+        if crc != container.symbol_crc:
             raise DecoderDesync(
                 "decoder out of sync with encoder: decoded symbols fail their checksum "
                 "(the entropy model computed different probabilities here than where the file was made)"
             )
+        x_hat = self.synthesize(y_bar, container.lam)
         rgb = image_io.to_uint8(image_io.crop(x_hat, container.height, container.width))
         report = Report(container.width, container.height, len(data), container.payload_bytes, container.lam,
                         time.perf_counter() - start)
-        report.extra.update(container=container, x_hat=x_hat, symbols=decoded)
+        report.extra.update(container=container, x_hat=x_hat)
         return rgb, report
+
+
+def _regions(grid, hyper):
+    """A tile grid's regions on the latent grid, or on the hyper-latent grid (4x coarser)."""
+    if not hyper:
+        return grid
+    return [(slice(r.start // Z_PER_Y, -(-r.stop // Z_PER_Y)), slice(c.start // Z_PER_Y, -(-c.stop // Z_PER_Y)))
+            for r, c in grid]

@@ -10,7 +10,8 @@ from icisp_codec.errors import CorruptFile
 
 def _container():
     return Container(model="lite", weights_id=bytes(range(8)), lam=2.5, width=131, height=77,
-                     pad_mode="replicate", z_height=2, z_width=3, substreams={"z": b"\x01" * 8, "y": b"\x02" * 12},
+                     pad_mode="replicate", tile_latents=4,  # a 8x12 latent grid: 2x3 tiles
+                     tiles=[(b"\x01" * i, b"\x02" * 2 * i) for i in range(6)],
                      metadata={"ICCP": b"profile"}, symbol_crc=0xDEADBEEF)
 
 
@@ -18,10 +19,10 @@ def test_round_trip():
     c = _container()
     parsed = parse(serialize(c))
     assert parsed == c
-    assert parsed.payload_bytes == 20
+    assert parsed.payload_bytes == 45
 
 
-@pytest.mark.parametrize("damage", ["magic", "version", "truncate", "flip", "empty", "huge"])
+@pytest.mark.parametrize("damage", ["magic", "version", "truncate", "flip", "empty", "huge", "tiles", "tile size"])
 def test_damaged_files_are_refused(damage):
     data = bytearray(serialize(_container()))
     if damage == "magic":
@@ -38,6 +39,14 @@ def test_damaged_files_are_refused(damage):
         c = _container()
         c.width = c.height = 100000
         data = serialize(c)
+    elif damage == "tiles":  # a tile missing: the count no longer matches the image's tile grid
+        c = _container()
+        c.tiles.pop()
+        data = serialize(c)
+    elif damage == "tile size":
+        c = _container()
+        c.tile_latents = 6
+        data = serialize(c)
     with pytest.raises(CorruptFile):
         parse(bytes(data))
 
@@ -45,7 +54,7 @@ def test_damaged_files_are_refused(damage):
 def test_parser_does_not_import_torch():
     code = (
         "import sys; from icisp_codec.bitstream import parse, serialize, Container; "
-        "c = Container('lite', bytes(8), 1.0, 5, 5, 'zero', 1, 1); parse(serialize(c)); "
+        "c = Container('lite', bytes(8), 1.0, 5, 5, 'zero', 4, tiles=[(b'', b'')]); parse(serialize(c)); "
         "assert 'torch' not in sys.modules, 'torch was imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -17,7 +17,7 @@ def _latents(codec, name, lam=2.5):
 
     x = pad(to_tensor(dev_image(name)), PAD_MULTIPLE, "replicate")
     with torch.no_grad():
-        _, groups = codec.model.compress(x, lam, codec.engine("integer"))
+        _, groups = codec.model.latent_codec.compress(codec.model.analyse(x, lam), codec.engine("integer"))
     return groups[0][1], groups[1][1]
 
 

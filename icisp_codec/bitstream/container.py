@@ -11,14 +11,14 @@ from dataclasses import dataclass, field
 from ..errors import CorruptFile
 
 MAGIC = b"ICSP"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 DEFAULT_MAX_PIXELS = 1 << 28  # 268 MP, as avifdec's default size limit
 
 PAD_MODES = ("zero", "replicate")
 CONTEXT_PATHS = ("float", "integer")
 
 _FIXED = struct.Struct("<4sBB")  # magic, version, flags
-_BODY = struct.Struct("<8sfIIBHH")  # weights id, lambda, width, height, pad mode, z height, z width
+_BODY = struct.Struct("<8sfIIBH")  # weights id, lambda, width, height, pad mode, coding tile size (latents)
 
 
 @dataclass
@@ -29,16 +29,15 @@ class Container:
     width: int
     height: int
     pad_mode: str
-    z_height: int
-    z_width: int
+    tile_latents: int  # side of a coding tile, in latents (multiple of 4)
     context_path: str = "float"
-    substreams: dict = field(default_factory=dict)  # tag (str, 1 char) -> bytes, in file order
+    tiles: list = field(default_factory=list)  # [(z substream, y substream), ...] in raster order
     metadata: dict = field(default_factory=dict)  # tag (str, 4 chars) -> bytes (ICC profile, EXIF, ...)
     symbol_crc: int = 0
 
     @property
     def payload_bytes(self) -> int:
-        return sum(len(s) for s in self.substreams.values())
+        return sum(len(z) + len(y) for z, y in self.tiles)
 
     def describe(self) -> dict:
         return {
@@ -49,12 +48,29 @@ class Container:
             "width": self.width,
             "height": self.height,
             "pad_mode": self.pad_mode,
-            "hyper_latent_size": [self.z_height, self.z_width],
+            "tile_latents": self.tile_latents,
             "context_path": self.context_path,
-            "substreams": {tag: len(data) for tag, data in self.substreams.items()},
+            "tiles": len(self.tiles),
+            "substreams": {"z": sum(len(z) for z, _ in self.tiles), "y": sum(len(y) for _, y in self.tiles)},
             "metadata": {tag: len(data) for tag, data in self.metadata.items()},
             "symbol_crc32": f"{self.symbol_crc:08x}",
         }
+
+
+# The model's geometry, which the format depends on: one latent per 16x16 pixels, and images padded to
+# multiples of 64 px (every state-space block halves its input down to the hyper-analysis at 1/64).
+LATENT_STRIDE = 16
+PAD_MULTIPLE = 64
+
+
+def latent_size(width, height):
+    """(rows, columns) of the latent grid of a width x height image."""
+    return -(-height // PAD_MULTIPLE) * PAD_MULTIPLE // LATENT_STRIDE, -(-width // PAD_MULTIPLE) * PAD_MULTIPLE // LATENT_STRIDE
+
+
+def tile_count(width, height, tile_latents):
+    rows, cols = latent_size(width, height)
+    return -(-rows // tile_latents) * -(-cols // tile_latents)
 
 
 def _chunks(items, tag_size):
@@ -69,9 +85,12 @@ def serialize(c: Container) -> bytes:
     model = c.model.encode("ascii")
     out = bytearray(_FIXED.pack(MAGIC, FORMAT_VERSION, flags))
     out += struct.pack("<B", len(model)) + model
-    out += _BODY.pack(c.weights_id, c.lam, c.width, c.height, PAD_MODES.index(c.pad_mode), c.z_height, c.z_width)
+    out += _BODY.pack(c.weights_id, c.lam, c.width, c.height, PAD_MODES.index(c.pad_mode), c.tile_latents)
     out += _chunks(c.metadata, 4)
-    out += _chunks(c.substreams, 1)
+    out += struct.pack("<I", len(c.tiles))
+    for substreams in c.tiles:
+        for data in substreams:
+            out += struct.pack("<I", len(data)) + data
     out += struct.pack("<I", c.symbol_crc)
     out += struct.pack("<I", zlib.crc32(out))
     return bytes(out)
@@ -118,15 +137,20 @@ def parse(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Container:
     if flags >= len(CONTEXT_PATHS):
         raise CorruptFile(f"unknown context-path flag {flags}")
     model = r.take(r.u8()).decode("ascii", "replace")
-    weights_id, lam, width, height, pad, zh, zw = r.unpack(_BODY)
+    weights_id, lam, width, height, pad, tile_latents = r.unpack(_BODY)
     if pad >= len(PAD_MODES):
         raise CorruptFile(f"unknown padding mode {pad}")
     if width == 0 or height == 0:
         raise CorruptFile("image has zero width or height")
     if width * height > max_pixels:
         raise CorruptFile(f"image of {width}x{height} exceeds the limit of {max_pixels} pixels (--max-pixels)")
+    if tile_latents == 0 or tile_latents % 4:
+        raise CorruptFile(f"coding tile size {tile_latents} is not a positive multiple of 4")
     metadata = r.chunks(4)
-    substreams = r.chunks(1)
+    count = r.u32()
+    if count != tile_count(width, height, tile_latents):
+        raise CorruptFile(f"{count} tiles where a {width}x{height} image has {tile_count(width, height, tile_latents)}")
+    tiles = [(r.take(r.u32()), r.take(r.u32())) for _ in range(count)]
     symbol_crc = r.u32()
     if r.pos != len(data) - 4:
         raise CorruptFile("trailing bytes after the last substream")
@@ -137,10 +161,9 @@ def parse(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Container:
         width=width,
         height=height,
         pad_mode=PAD_MODES[pad],
-        z_height=zh,
-        z_width=zw,
+        tile_latents=tile_latents,
         context_path=CONTEXT_PATHS[flags],
-        substreams=substreams,
+        tiles=tiles,
         metadata=metadata,
         symbol_crc=symbol_crc,
     )

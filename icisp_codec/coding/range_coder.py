@@ -119,10 +119,10 @@ class SymbolDecoder:
         return self._decoder.maybe_exhausted()
 
 
-def symbol_checksum(symbol_arrays) -> int:
+def symbol_checksum(symbol_arrays, crc=0) -> int:
     """CRC-32 of all symbols (int32 little-endian, in coding order): stored in the file so a decoder that
-    ever falls out of sync with its encoder notices instead of writing a wrong image."""
-    crc = 0
+    ever falls out of sync with its encoder notices instead of writing a wrong image. `crc` continues a
+    running checksum."""
     for symbols in symbol_arrays:
         crc = zlib.crc32(np.asarray(symbols, dtype="<i4").tobytes(), crc)
     return crc

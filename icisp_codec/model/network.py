@@ -2,20 +2,19 @@
 
     model = build_model("lite")
     out = model(x, lam)                         # training: x_hat, likelihoods, y_bar
-    engine = model.context_engine("integer")    # or "float"; see entropy/context.py
-    y_bar, groups = model.compress(x, lam, engine)   # coding: symbol groups for the range coder
-    x_hat = model.decompress(read_symbols, z_shape, lam, engine)
+    y = model.analyse(x, lam)                   # coding: the scaled latent ...
+    engine = model.context_engine("integer")    # ... its symbols (see entropy/context.py, codec.py) ...
+    y_bar, groups = model.latent_codec.compress(y, engine)
+    x_hat = model.synthesize(y_bar, lam)        # ... and back
 """
 import torch
 import torch.nn as nn
 
+from ..bitstream.container import PAD_MULTIPLE  # noqa: F401  (every RSSM needs even sides down to 1/32)
 from .config import get_config
 from .entropy.hyperprior import HyperpriorLatentCodec
 from .rate import RateGains
 from .transforms import analysis_transform, synthesis_transform
-
-# Every RSSM needs even sides down to the hyper-analysis at 1/32, so inputs are padded to multiples of 64.
-PAD_MULTIPLE = 64
 
 
 class ICISP(nn.Module):
@@ -46,16 +45,16 @@ class ICISP(nn.Module):
             kind = "integer" if self.latent_codec.integer_capable else "float"
         return self.latent_codec.engine(kind)
 
-    def compress(self, x, lam, engine):
+    def analyse(self, x, lam, run=None):
+        """The scaled latent g_a(x)·gain(λ). `run(transform, x)` applies g_a; the codec passes a windowed
+        runner for big images (tiling.py)."""
         gain, _ = self.gains(self._lambda_tensor(lam, x.shape[0], x.device))
-        return self.latent_codec.compress(self.g_a(x) * gain, engine)
+        return (run(self.g_a, x) if run else self.g_a(x)) * gain
 
-    def synthesize(self, y_bar, lam):
+    def synthesize(self, y_bar, lam, run=None):
         _, inverse_gain = self.gains(self._lambda_tensor(lam, y_bar.shape[0], y_bar.device))
-        return self.g_s(y_bar * inverse_gain)
-
-    def decompress(self, read_symbols, z_shape, lam, engine):
-        return self.synthesize(self.latent_codec.decompress(read_symbols, z_shape, engine), lam)
+        y = y_bar * inverse_gain
+        return run(self.g_s, y) if run else self.g_s(y)
 
     def aux_loss(self):
         """Loss that fits the factorized prior's quantiles (trained with its own optimiser)."""

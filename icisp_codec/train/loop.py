@@ -6,6 +6,7 @@ time; curves go to <out>/log.jsonl. `--resume` continues from state.pt; `--init 
 weights file with fresh optimiser state.
 """
 import copy
+import importlib.util
 import json
 import math
 import signal
@@ -19,10 +20,11 @@ import torch.distributed as dist
 
 from ..model import build_model
 from ..weights import load_weights, save_weights
+from .curves import plot_curves
 from .data import CropSampler
 from .losses import sample_lambdas
 from .objectives import Stage1, Stage2
-from .validate import load_validation_crops, validate
+from .validate import Validator, load_validation_crops
 
 
 @dataclass
@@ -125,7 +127,7 @@ class Trainer:
         self.sampler = CropSampler(opts.data, crop=opts.crop, seed=opts.seed + 1000 * self.rank)
         self.lambda_rng = torch.Generator().manual_seed(opts.seed + 1 + 1000 * self.rank)
         self.step = 0
-        self.val_crops = load_validation_crops(opts.val) if opts.val else []
+        self.validator = Validator(load_validation_crops(opts.val)) if opts.val and self.rank == 0 else None
         self._stop = False
         if opts.resume and (self.out / "state.pt").exists():
             self.load_state()
@@ -222,10 +224,18 @@ class Trainer:
             stop = bool(flag.item())
         return stop
 
+    def validate(self):
+        results = self.validator(self.model, self.model.cfg.rate_presets)
+        self.log({"step": self.step, "time": time.time(), "validation": results})
+        if importlib.util.find_spec("matplotlib"):
+            plot_curves(self.out / "log.jsonl", self.out / "curves.png")
+
     def run(self):
         o = self.opts
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, self._request_stop)  # finish the step, save, exit
+        if self.validator and self.step == 0:
+            self.validate()  # the starting point, so the curves show what the run changed
         start = last_save = time.time()
         window, window_start = [], time.time()
         tty = sys.stderr.isatty()
@@ -239,13 +249,13 @@ class Trainer:
                 mean = {k: sum(t[k] for t in window) / len(window) for k in window[0]}
                 mean["img_per_s"] = len(window) * o.batch / (time.time() - window_start)
                 self.log({"step": self.step, "time": time.time(), **mean})
-                line = (f"step {self.step} loss {mean['loss']:.4f} bpp {mean['bpp']:.4f} "
-                        f"psnr {mean['psnr']:.2f} aux {mean['aux']:.1f} {mean['img_per_s']:.2f} img/s")
+                line = f"step {self.step} " + " ".join(f"{k} {_short(v)}" for k, v in mean.items() if k != "img_per_s")
+                line += f" {mean['img_per_s']:.2f} img/s"
                 print(("\r" + line) if tty else line, end="" if tty else "\n", file=sys.stderr, flush=True)
                 window, window_start = [], time.time()
-            if self.val_crops and self.step % o.val_every == 0 and self.rank == 0:
-                results = validate(self.model, self.val_crops, self.model.cfg.rate_presets)
-                self.log({"step": self.step, "time": time.time(), "validation": results})
+            if self.validator and self.step % o.val_every == 0:
+                self.validate()
+                window_start = time.time()  # validation time is not training throughput
             if self.rank == 0 and time.time() - last_save > 60 * o.checkpoint_minutes:
                 self.save()
                 last_save = time.time()
@@ -253,3 +263,7 @@ class Trainer:
         if tty:
             print(file=sys.stderr)
         return self.step
+
+
+def _short(value):
+    return f"{value:.4g}" if abs(value) < 1000 else f"{value:.0f}"
