@@ -127,7 +127,9 @@ class Codec:
         height, width = rgb.shape[:2]
         x = image_io.pad(image_io.to_tensor(rgb, self.device), PAD_MULTIPLE, pad_mode)
         engine = self.engine(context_path)
+        estimated_bits = self.estimate_bits(x, lam) if estimate else math.nan
         y = self.model.analyse(x, lam, self._windows(analysis_windows))
+        del x  # the largest tensor left: a big photo's entropy coding needs the memory
         y_bar, groups = self.model.latent_codec.compress(y, engine)
         grid = tile_grid(*y.shape[-2:], self.tile_latents)
         encoders = [(SymbolEncoder(self.tables), SymbolEncoder(self.tables)) for _ in grid]
@@ -153,9 +155,8 @@ class Codec:
             symbol_crc=crc,
         )
         data = serialize(container)
-        report = Report(width, height, len(data), container.payload_bytes, lam, time.perf_counter() - start)
-        if estimate:
-            report.estimated_bits = self.estimate_bits(x, lam)
+        report = Report(width, height, len(data), container.payload_bytes, lam, time.perf_counter() - start,
+                        estimated_bits)
         report.extra.update(y_bar=y_bar)
         return data, report
 

@@ -7,6 +7,8 @@
 
 Both map images in [0, 1] to a list of feature maps; `semantic_map` is the one the discriminator fuses.
 """
+import contextlib
+import io
 import math
 
 import torch
@@ -28,7 +30,9 @@ class EfficientNetLite0(nn.Module):
             from efficientnet_lite_pytorch import EfficientNet
         except ImportError:
             raise ImportError(f"EfficientNet-Lite0 weights are needed: {EFFICIENTNET_INSTALL}") from None
-        net = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path())
+        with contextlib.redirect_stdout(io.StringIO()):  # the library prints a line on every load
+            net = EfficientNet.from_pretrained("efficientnet-lite0",
+                                               weights_path=EfficientnetLite0ModelFile.get_model_file_path())
         self.stem = nn.Sequential(net._conv_stem, net._bn0, net._swish)
         self.blocks = net._blocks[: max(self.TAPS) + 1]
         self.channels = [net._blocks[i]._block_args.output_filters for i in self.TAPS]

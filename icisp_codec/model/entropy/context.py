@@ -9,12 +9,13 @@ an engine decides the number format:
   means and scale indices are the same on every machine, thread count and device: see docs/portability.md.
   It needs a context path of convolutions, ReLUs, pixel shuffles and clamps (`lite`).
 
-Representations: FloatEngine works on float tensors; IntegerEngine on float64 tensors that hold integers on
-a fixed-point grid of 2^-FRACTION_BITS (latent values) — to_float converts back.
+Representations: FloatEngine works on float tensors; IntegerEngine on int32 tensors of integers on a
+fixed-point grid of 2^-FRACTION_BITS (latent values) — to_float converts back.
 """
 import torch
 import torch.nn as nn
 
+from .exact_conv import ExactConv2d
 from .tables import scale_to_index
 
 FRACTION_BITS = 8  # activations and latents on a 1/256 grid
@@ -51,21 +52,21 @@ class FloatEngine:
 
 
 class IntegerNet:
-    """A conv/ReLU/PixelShuffle stack evaluated exactly on integers.
+    """A conv/ReLU/PixelShuffle stack evaluated exactly on integers (int32 activations, int64 accumulators).
 
     Weights: w_int = round(w * 2^e_c), e_c the largest exponent with |w_int| <= 2^(WEIGHT_BITS-1) - 1;
-    biases at the accumulator's scale 2^-(FRACTION_BITS + e_c). After each convolution the accumulator is
-    rescaled to the activation grid by an exact power-of-two division and round-half-up (floor(x + 1/2)),
-    then clamped to ±ACTIVATION_LIMIT. In float64, |w_int·a| < 2^11·2^20 and a convolution sums fewer than
-    2^21 such terms, so every partial sum is an integer below 2^53: the result is independent of the order
-    of summation, hence of the machine, the thread count and the device.
+    biases at the accumulator's scale 2^-(FRACTION_BITS + e_c). Each convolution is exact (exact_conv.py);
+    its accumulator is rescaled to the activation grid by an arithmetic shift with round-half-up
+    (floor(x + 1/2)), then clamped to ±ACTIVATION_LIMIT. Every step is integer arithmetic, so the result is
+    independent of the machine, the thread count and the device.
     """
 
     def __init__(self, sequential, final_clamp=None):
         self.layers = []
         for m in sequential:
             if isinstance(m, nn.Conv2d):
-                self.layers.append(("conv", *self._quantize(m), m.padding))
+                w_int, b_int, e = self._quantize(m)
+                self.layers.append(("conv", ExactConv2d(w_int, b_int, m.padding[0]), e.view(1, -1, 1, 1)))
             elif isinstance(m, nn.ReLU):
                 self.layers.append(("relu",))
             elif isinstance(m, nn.PixelShuffle):
@@ -73,6 +74,7 @@ class IntegerNet:
             else:
                 raise TypeError(f"{type(m).__name__} has no exact integer form")
         self.final_clamp = final_clamp
+        self.device = torch.device("cpu")
 
     @staticmethod
     def _quantize(conv):
@@ -84,17 +86,27 @@ class IntegerNet:
         w_int = torch.round(w * torch.pow(2.0, e.double()).view(-1, 1, 1, 1)).clamp(-limit, limit)
         bias = conv.bias.detach().double().cpu() if conv.bias is not None else torch.zeros(w.shape[0], dtype=torch.float64)
         b_int = torch.round(bias * torch.pow(2.0, (e + FRACTION_BITS).double()))
-        return w_int, b_int, e.to(torch.int64)
+        return w_int.to(torch.int64), b_int.to(torch.int64), e.to(torch.int64)
+
+    def _to(self, device):
+        if device != self.device:
+            self.layers = [(kind, rest[0].to(device), rest[1].to(device)) if kind == "conv" else (kind, *rest)
+                           for kind, *rest in self.layers]
+            self.device = device
 
     def __call__(self, a):
+        """a: int32 (B, C, H, W) on the 2^-FRACTION_BITS grid -> int32 on the same grid."""
         import torch.nn.functional as F
 
+        self._to(a.device)
         for layer in self.layers:
             if layer[0] == "conv":
-                _, w_int, b_int, e, padding = layer
-                acc = F.conv2d(a, w_int.to(a.device), b_int.to(a.device), padding=padding)
-                scale = torch.pow(2.0, -e.double()).to(a.device).view(1, -1, 1, 1)
-                a = torch.floor(acc * scale + 0.5).clamp(-ACTIVATION_LIMIT, ACTIVATION_LIMIT)
+                _, conv, e = layer
+                acc = conv(a)
+                shift, lift = e.clamp(min=0), (-e).clamp(min=0)
+                half = torch.where(e > 0, torch.ones_like(e) << (shift - 1).clamp(min=0), torch.zeros_like(e))
+                a = torch.where(e > 0, (acc + half) >> shift, acc << lift)
+                a = a.clamp(-ACTIVATION_LIMIT, ACTIVATION_LIMIT).to(torch.int32)
             elif layer[0] == "relu":
                 a = a.clamp(min=0)
             else:
@@ -122,24 +134,26 @@ class IntegerEngine:
         self.thresholds = codec.scale_thresholds.double()
 
     def hyper(self, z_symbols, medians):
-        medians_int = torch.round(medians.double() * self.ONE)  # exact: a float32 times a power of two
-        z_int = z_symbols.double() * self.ONE + medians_int
+        medians_int = torch.round(medians.double() * self.ONE).to(torch.int32)  # exact: float32 times 2^8
+        z_int = z_symbols.to(torch.int32) * self.ONE + medians_int
         return self.hyper_net(z_int).chunk(2, dim=1)
 
     def slice_params(self, i, mean_support, scale_support):
         mu = self.mean_nets[i](torch.cat(mean_support, dim=1))
         sigma = self.scale_nets[i](torch.cat(scale_support, dim=1))
-        index = (sigma.unsqueeze(-1) >= self.thresholds.to(sigma.device)).sum(-1)
+        # the number of thresholds at or below sigma
+        index = torch.searchsorted(self.thresholds.to(sigma.device), sigma.double().contiguous(), right=True,
+                                   out_int32=True)
         return mu, index
 
     def mean_as_float(self, mu):
-        return (mu / self.ONE).float()
+        return (mu.double() / self.ONE).float()
 
     def dequantize(self, symbols, mu):
-        return symbols.double() * self.ONE + mu
+        return symbols.to(torch.int32) * self.ONE + mu
 
     def lrp(self, i, support):
         return self.lrp_nets[i](torch.cat(support, dim=1))
 
     def to_float(self, latent):
-        return (latent / self.ONE).float()
+        return (latent.double() / self.ONE).float()

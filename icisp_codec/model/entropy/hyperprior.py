@@ -60,19 +60,19 @@ class HyperpriorLatentCodec(nn.Module):
         medians = self.entropy_bottleneck._get_medians()
         z_symbols = torch.round(z - medians)
         channel_ids = torch.arange(z.shape[1], device=z.device).view(1, -1, 1, 1).expand_as(z)
-        groups = [(Z_TABLE_SET, z_symbols.to(torch.int64), channel_ids)]
+        groups = [(Z_TABLE_SET, z_symbols.to(torch.int32), channel_ids)]
         y_slices = y.chunk(self.y_codec.num_slices, dim=1)
 
         def slice_symbols(i, mu, rows):
             symbols = torch.round(y_slices[i] - mu)
-            groups.append((TABLE_SET, symbols.to(torch.int64), rows))
+            groups.append((TABLE_SET, symbols.to(torch.int32), rows))
             return symbols
 
         latent_means, latent_scales = engine.hyper(z_symbols, medians)
         return self.y_codec.code(engine, latent_means, latent_scales, slice_symbols), groups
 
     def decompress(self, read_symbols, z_shape, engine):
-        """read_symbols(table_set, rows) -> int64 symbols shaped like rows; z_shape: (1, C, h, w)."""
+        """read_symbols(table_set, rows) -> integer symbols shaped like rows; z_shape: (1, C, h, w)."""
         medians = self.entropy_bottleneck._get_medians()
         channel_ids = torch.arange(z_shape[1], device=medians.device).view(1, -1, 1, 1).expand(*z_shape)
         latent_means, latent_scales = engine.hyper(read_symbols(Z_TABLE_SET, channel_ids), medians)
