@@ -1,7 +1,7 @@
 """An independent implementation of the integer context path in numpy int64 (tests only).
 
 It re-derives the integer weights from the float weights with numpy, convolves with int64 im2col
-products, and rescales with integer shifts, so it shares no arithmetic with icisp_codec's float64/torch
+products, and rescales with integer shifts, so it shares no arithmetic with icisp_codec's int8-digit/torch
 implementation; the two must agree exactly.
 """
 import numpy as np
