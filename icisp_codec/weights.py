@@ -42,12 +42,19 @@ def weights_id(data: bytes) -> bytes:
     return hashlib.sha256(data).digest()[:8]
 
 
+FP16_SMALLEST_NORMAL, FP16_MAX = 2.0**-14, 65504.0
+
+
 def _compact(name, tensor):
     import torch
 
     if not tensor.is_floating_point():
         return {name: tensor}
     if tensor.dim() < 2 or tensor.numel() < 1024:
+        # fp16 unless a value would leave its range (e.g. the 1e-9 likelihood bound, which fp16 turns into 0)
+        magnitude = tensor.abs()
+        if bool(((magnitude > 0) & (magnitude < FP16_SMALLEST_NORMAL)).any() or (magnitude > FP16_MAX).any()):
+            return {name: tensor.float()}
         return {name: tensor.half()}
     flat = tensor.float().reshape(tensor.shape[0], -1)
     scale = flat.abs().amax(dim=1).clamp(min=1e-12) / 127

@@ -70,3 +70,13 @@ def test_rate_gains_interpolate_between_presets():
     g = gain.mean(dim=(1, 2, 3))
     assert torch.all(g[1:] < g[:-1])  # initialised: larger λ -> coarser quantisation
     assert torch.allclose(gain[0], model.gains.log_gain[0].exp()[:, None, None])
+
+
+def test_weights_file_keeps_values_fp16_cannot_hold(tiny_weights):
+    """Small tensors are stored in fp16, except where fp16 would change them: the likelihood lower bound
+    (1e-9) became 0 in fp16, and one zero likelihood made the entropy estimate infinite."""
+    from icisp_codec.weights import load_weights
+
+    model, _, _ = load_weights(tiny_weights)
+    bounds = [b for name, b in model.named_buffers() if name.endswith("lower_bound.bound")]
+    assert bounds and all(float(b.min()) > 0 for b in bounds)

@@ -63,6 +63,19 @@ def test_resume_continues_bit_for_bit(train_folder, tmp_path, stage):
         assert torch.equal(a, b), name
 
 
+def test_init_from_weights_continues_the_stage_count(train_folder, tmp_path):
+    """Weights exported at step n of stage 1 continue stage 1 at step n (fresh optimisers, new crops);
+    starting stage 2 from them counts from 0."""
+    first = Trainer(_options(train_folder, tmp_path / "a", max_steps=3))
+    first.run()
+    weights = str(tmp_path / "a" / "weights.pt")
+    same_stage = Trainer(_options(train_folder, tmp_path / "b", init=weights))
+    assert same_stage.step == 3
+    from_scratch = Trainer(_options(train_folder, tmp_path / "c"))
+    assert not torch.equal(same_stage.next_batch()[0], from_scratch.next_batch()[0])
+    assert Trainer(_options(train_folder, tmp_path / "d", init=weights, stage=2)).step == 0
+
+
 def test_discriminator_drives_the_generator(train_folder, tmp_path):
     """The generator's adversarial term must come from D's output on x̂: changing D changes the G loss."""
     trainer = Trainer(_options(train_folder, tmp_path, stage=2))

@@ -101,9 +101,14 @@ class Trainer:
         if opts.threads:
             torch.set_num_threads(opts.threads)
         torch.manual_seed(opts.seed)  # same initial weights on every replica
+        self.step = 0
         if opts.init:
-            model, _, _ = load_weights(opts.init)
+            model, _, info = load_weights(opts.init)
             self.model = model.train()
+            # Continuing a stage from its exported weights keeps the step count, so logs and the schedule
+            # line up across machines; a new stage counts from 0.
+            if info.get("stage") == opts.stage:
+                self.step = int(info.get("step", 0))
         else:
             self.model = build_model(opts.config)
         self.model.to(self.device).train()
@@ -123,13 +128,15 @@ class Trainer:
             self.d_optimizer = torch.optim.Adam(self.d_params, lr=opts.d_lr)
         else:
             self.objective = Stage1()
-        # Each replica draws its own crops and rate weights.
-        self.sampler = CropSampler(opts.data, crop=opts.crop, seed=opts.seed + 1000 * self.rank)
-        self.lambda_rng = torch.Generator().manual_seed(opts.seed + 1 + 1000 * self.rank)
-        self.step = 0
+        # Each replica draws its own crops and rate weights; a run continued from weights at step n draws
+        # new ones rather than repeating those of step 0.
+        seed = opts.seed + self.step + 1000 * self.rank
+        self.sampler = CropSampler(opts.data, crop=opts.crop, seed=seed)
+        self.lambda_rng = torch.Generator().manual_seed(seed + 1)
         self.validator = Validator(load_validation_crops(opts.val)) if opts.val and self.rank == 0 else None
         self._stop = False
-        if opts.resume and (self.out / "state.pt").exists():
+        self.resumed = opts.resume and (self.out / "state.pt").exists()
+        if self.resumed:
             self.load_state()
 
     # --- state ------------------------------------------------------------------------------------------
@@ -234,7 +241,7 @@ class Trainer:
         o = self.opts
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, self._request_stop)  # finish the step, save, exit
-        if self.validator and self.step == 0:
+        if self.validator and not self.resumed:
             self.validate()  # the starting point, so the curves show what the run changed
         start = last_save = time.time()
         window, window_start = [], time.time()
