@@ -80,3 +80,16 @@ def test_weights_file_keeps_values_fp16_cannot_hold(tiny_weights):
     model, _, _ = load_weights(tiny_weights)
     bounds = [b for name, b in model.named_buffers() if name.endswith("lower_bound.bound")]
     assert bounds and all(float(b.min()) > 0 for b in bounds)
+
+
+def test_build_tables_converges_stale_quantiles():
+    """Tables must be built on the prior's actual median and tails, not on quantiles that lag in training."""
+    torch.manual_seed(0)
+    model = build_model("tiny")
+    with torch.no_grad():
+        model.latent_codec.entropy_bottleneck.quantiles.add_(torch.randn_like(model.latent_codec.entropy_bottleneck.quantiles) * 3)
+    stale = model.aux_loss().item()
+    model.build_tables()
+    print(f"aux loss {stale:.1f} -> {model.aux_loss().item():.3f}")
+    assert model.aux_loss().item() < 1.0 < stale
+    assert model.latent_codec.entropy_bottleneck.quantiles.grad is None

@@ -268,7 +268,9 @@ def info(ctx, file, as_json):
 @click.option("--crop", type=int, default=256, show_default=True)
 @click.option("--batch", type=int, default=8, show_default=True)
 @click.option("--lr", type=float, default=1e-4, show_default=True)
-@click.option("--bf16/--no-bf16", default=True, show_default=True, help="bf16 autocast for convs/linears.")
+@click.option("--bf16/--no-bf16", default=None,
+              help="bf16 autocast for convs/linears. Default: on where the hardware has native bf16 "
+                   "(AVX-512 BF16/AMX CPUs, CUDA); emulated bf16 on AVX2-only CPUs is far slower than fp32.")
 @click.option("--threads", type=int, default=0, help="Torch threads (0: all cores).")
 @click.option("--max-steps", type=int, default=0)
 @click.option("--max-minutes", type=float, default=0.0)

@@ -12,7 +12,7 @@ import math
 import signal
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -39,7 +39,7 @@ class TrainOptions:
     aux_lr: float = 1e-3
     max_steps: int = 0  # 0: no step limit
     max_minutes: float = 0.0  # 0: no time limit
-    bf16: bool = False
+    bf16: bool | None = None  # None: where the hardware computes bf16 natively (native_bf16)
     threads: int = 0  # 0: all cores
     resume: bool = False
     init: str = ""
@@ -53,6 +53,15 @@ class TrainOptions:
     semantic: str = "efficientnet-lite0"  # or "dinov2" with semantic_weights
     semantic_weights: str = ""
     extra: dict = field(default_factory=dict)
+
+
+def native_bf16(device):
+    """Whether bf16 autocast speeds training up on this device. On CPUs it only pays with native bf16
+    (AVX-512 BF16 / AMX: 1.45x faster per step on Zen 5); on an AVX2-only EPYC the emulated bf16 convolutions
+    were 40x slower than fp32 (forward of 8x128² through `lite`: 22 s vs 0.5 s)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return device.type == "cpu" and torch.ops.mkldnn._is_mkldnn_bf16_supported()
 
 
 def load_training_weights(model, state_dict):
@@ -95,6 +104,8 @@ class Trainer:
             import os
 
             self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        if opts.bf16 is None:
+            self.opts = opts = replace(opts, bf16=native_bf16(self.device))
         self.rank, self.world = _init_distributed(self.device)
         if self.rank == 0:
             self.out.mkdir(parents=True, exist_ok=True)
