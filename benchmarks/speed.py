@@ -1,7 +1,8 @@
 """Inference speed on this machine: encode and decode time, megapixels/s and peak RSS of `lite`, `paper`
 and compressai's bmshj2018-hyperprior (untrained weights: timing does not depend on them), plus AVIF and
-JPEG XL decode time, and GMAC per pixel of each model. Each measurement runs in its own process so that
-peak RSS is its own.
+JPEG XL decode time, GMAC per pixel of each model, and the GFLOP/s each model's encode and decode achieve
+against this machine's measured fp32 matmul peak. Each measurement runs in its own process so that peak RSS
+is its own.
 
     LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4 python benchmarks/speed.py [--sizes 768x512,2048x1536]
 """
@@ -24,12 +25,8 @@ def _image(width, height):
 
 
 def _median_time(fn, repeats):
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return sorted(times)[len(times) // 2]
+    times = sorted(_timed(fn) for _ in range(repeats))
+    return times[len(times) // 2]
 
 
 def measure_icisp(config, width, height, repeats):
@@ -53,7 +50,8 @@ def measure_icisp(config, width, height, repeats):
     codec.decode(data)
     enc = _median_time(lambda: codec.encode(rgb, 2.5), repeats)
     dec = _median_time(lambda: codec.decode(data), repeats)
-    return {"encode_s": enc, "decode_s": dec, "gmac_per_pixel": _gmac_per_pixel(lambda x: codec.model(x, 2.5))}
+    return {"encode_s": enc, "decode_s": dec, "gmac_per_pixel": _gmac_per_pixel(lambda x: codec.model(x, 2.5)),
+            "encode_gflop": _gflop(lambda: codec.encode(rgb, 2.5)), "decode_gflop": _gflop(lambda: codec.decode(data))}
 
 
 def measure_bmshj(width, height, repeats):
@@ -71,7 +69,9 @@ def measure_bmshj(width, height, repeats):
         model.decompress(out["strings"], out["shape"])
         enc = _median_time(lambda: model.compress(x), repeats)
         dec = _median_time(lambda: model.decompress(out["strings"], out["shape"]), repeats)
-    return {"encode_s": enc, "decode_s": dec, "gmac_per_pixel": _gmac_per_pixel(model)}
+        return {"encode_s": enc, "decode_s": dec, "gmac_per_pixel": _gmac_per_pixel(model),
+                "encode_gflop": _gflop(lambda: model.compress(x)),
+                "decode_gflop": _gflop(lambda: model.decompress(out["strings"], out["shape"]))}
 
 
 def measure_peer(name, width, height, repeats):
@@ -81,6 +81,33 @@ def measure_peer(name, width, height, repeats):
     rgb = _image(width, height)
     data = encode(rgb, 50)
     return {"encode_s": _median_time(lambda: encode(rgb, 50), repeats), "decode_s": _median_time(lambda: decode(data), repeats)}
+
+
+def _gflop(run):
+    """Floating-point (and integer-product) operations of one call, as torch's counter sees its convolutions
+    and matmuls; the selective scan and elementwise work are not counted, so the achieved rate is a floor."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        run()
+    return counter.get_total_flops() / 1e9
+
+
+def matmul_peak_gflops(threads, size=2048, repeats=10):
+    """Best fp32 GEMM rate of this machine with this many threads: the ceiling for conv-heavy networks."""
+    import torch
+
+    torch.set_num_threads(threads)
+    a, b = torch.rand(size, size), torch.rand(size, size)
+    a @ b
+    return 2 * size**3 / min(_timed(lambda: a @ b) for _ in range(repeats)) / 1e9
+
+
+def _timed(fn):
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
 
 
 def _gmac_per_pixel(forward):
@@ -119,10 +146,12 @@ def main():
     args = parser.parse_args()
     if args.child:
         return child(args)
-    print(f"threads={args.threads}, median of {args.repeats}; icisp times include range coding; GMAC/pixel of the "
-          "full forward pass at 256x256")
-    print("| codec | size | encode s | decode s | decode MP/s | peak RSS GB | MAC/pixel (forward, scan excluded) |")
-    print("|---|---|---|---|---|---|---|")
+    peak = matmul_peak_gflops(args.threads)
+    print(f"threads={args.threads}, median of {args.repeats}; icisp times include range coding; MAC/pixel of the "
+          f"full forward pass at 256x256; fp32 matmul peak {peak:.0f} GFLOP/s (2048² GEMM)")
+    print("| codec | size | encode s | decode s | decode MP/s | peak RSS GB | MAC/pixel (forward, scan excluded) "
+          "| encode GFLOP/s (% of peak) | decode GFLOP/s (% of peak) |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for size in args.sizes.split(","):
         w, h = (int(v) for v in size.split("x"))
         for what in args.what.split(","):
@@ -134,8 +163,10 @@ def main():
                 continue
             r = json.loads(out.stdout.strip().splitlines()[-1])
             gmac = f"{r['gmac_per_pixel'] * 1e6:.0f} k" if "gmac_per_pixel" in r else "–"
+            rates = [f"{r[f'{op}_gflop'] / r[f'{op}_s']:.0f} ({100 * r[f'{op}_gflop'] / r[f'{op}_s'] / peak:.0f}%)"
+                     if f"{op}_gflop" in r else "–" for op in ("encode", "decode")]
             print(f"| {what} | {size} | {r['encode_s']:.3f} | {r['decode_s']:.3f} | {w * h / 1e6 / r['decode_s']:.2f} "
-                  f"| {r['peak_rss_gb']:.2f} | {gmac} |", flush=True)
+                  f"| {r['peak_rss_gb']:.2f} | {gmac} | {rates[0]} | {rates[1]} |", flush=True)
 
 
 if __name__ == "__main__":

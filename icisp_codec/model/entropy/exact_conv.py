@@ -1,36 +1,47 @@
-"""Exact integer convolution through int8 matrix products.
+"""Exact integer convolution through products of small-digit planes.
 
 The integer context path (context.py) convolves integers (activations |a| <= 2^20, weights |w| <= 2047) and
-needs every result exact. float64 convolutions are exact but run 4-5x slower than float32 on CPUs (oneDNN has
-no float64 kernels). Here both operands are split into balanced base-256 digits in [-128, 127]; all digit
-planes go through one torch._int_mm (int8 x int8 -> int32; VNNI/AMX kernels on x86), activation planes stacked
-along the rows and weight planes along the columns, and the partial products are recombined in int64. A digit product is at most 2^14, so a fan-in below 2^16 keeps every int32
-sum exact, and the recombined int64 sums stay far below 2^63: the result is the same integer as any exact
-convolution, whatever the kernel, thread count or machine.
+needs every result exact. float64 convolutions are exact but slow on CPUs (oneDNN has no float64 kernels).
+Here both operands are split into balanced base-2^b digits; all digit planes go through one matrix product
+(activation planes stacked along the rows, weight planes along the columns), and the partial products are
+recombined in int64. Two kernels compute that product, and both are exact, so they give the same integers:
+
+- int8: b = 8, torch._int_mm (int8 x int8 -> int32). A digit product is at most 2^14, so a fan-in below
+  2^16 keeps every int32 sum exact. Fast where the CPU has VNNI/AMX (or on CUDA): 0.31 s for the context
+  path of a 768x512 image on a Zen 5; without them PyTorch falls back to a reference loop (4 GOP/s on an
+  AVX2-only EPYC, 7.5 s for the same image).
+- float32: b chosen so that fan-in * 2^(2b-2) <= 2^24: every partial sum, in any summation order or with
+  FMA, is then an integer float32 holds exactly. Plain sgemm, fast everywhere (136 GFLOP/s on that EPYC).
+
+Which one runs is measured once per device (fastest_kernel); the decoded file cannot tell the difference.
 """
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+
 import torch
 import torch.nn.functional as F
 
-MAX_FAN_IN = 2**16
-BAND_POSITIONS = 8192  # output positions per int8 product: bounds the im2col buffer (~50 MB)
+COLUMN_BYTES = 64 * 2**20  # bound on one band's im2col buffer; the band's row count follows from it
 
 
-def digits(t, count):
-    """Integer tensor -> int8 digit planes stacked on a new first dimension, t = sum_i d_i * 256^i, with
-    d_i in [-128, 127]. `count` planes must be enough for the values of t."""
+def digits(t, count, bits=8):
+    """Integer tensor -> int8 digit planes stacked on a new first dimension, t = sum_i d_i * 2^(bits*i), with
+    d_i in [-2^(bits-1), 2^(bits-1) - 1]. `count` planes must be enough for the values of t."""
+    half, mask = 1 << (bits - 1), (1 << bits) - 1
     planes, rest = [], t.to(torch.int32)
     for _ in range(count):
-        digit = rest.to(torch.int8)  # the low byte, read as signed: rest - digit is a multiple of 256
-        planes.append(digit)
-        rest = (rest + 128) >> 8  # == (rest - digit) / 256
+        planes.append((((rest + half) & mask) - half).to(torch.int8))
+        rest = (rest + half) >> bits  # == (rest - digit) / 2^bits
     return torch.stack(planes)
 
 
-def planes_needed(peak):
-    """Number of balanced base-256 digits that represent every integer with |value| <= peak."""
-    count, reach = 1, 127
+def planes_needed(peak, bits=8):
+    """Number of balanced base-2^bits digits that represent every integer with |value| <= peak."""
+    top = (1 << (bits - 1)) - 1  # the largest digit; the negative side reaches one further
+    count, reach = 1, top
     while reach < peak:
-        count, reach = count + 1, reach * 256 + 127
+        count, reach = count + 1, (reach << bits) + top
     return count
 
 
@@ -38,27 +49,92 @@ def _round_up(n, multiple):
     return -(-n // multiple) * multiple
 
 
+@dataclass(frozen=True)
+class ProductKernel:
+    name: str
+    dtype: torch.dtype
+
+    def digit_bits(self, fan_in):
+        """Digit width that keeps every sum of `fan_in` digit products exact in this kernel's accumulator."""
+        if self.name == "int8":
+            if fan_in >= 2**16:
+                raise ValueError(f"fan-in {fan_in} is too large for exact int32 partial products")
+            return 8
+        bits = 8
+        while fan_in << (2 * bits - 2) > 2**24:
+            bits -= 1
+        if bits < 2:
+            raise ValueError(f"fan-in {fan_in} is too large for exact float32 partial products")
+        return bits
+
+    def __call__(self, columns, weights):
+        """(rows, K) x (K, cols) digit planes -> their exact integer products (as int32 or float32)."""
+        if self.name == "int8":
+            return torch._int_mm(columns, weights)
+        # A caller's reduced matmul precision (TF32/bf16) would break exactness: force full float32.
+        previous = torch.get_float32_matmul_precision()
+        torch.set_float32_matmul_precision("highest")
+        try:
+            return columns.to(torch.float32) @ weights
+        finally:
+            torch.set_float32_matmul_precision(previous)
+
+
+INT8 = ProductKernel("int8", torch.int8)
+FLOAT32 = ProductKernel("float32", torch.float32)
+
+
+@lru_cache(maxsize=None)
+def fastest_kernel(device_type):
+    """The faster exact kernel on this device, timed once (~50 ms) on a product shaped like the context path's."""
+    if device_type == "cuda":
+        return INT8  # int8 tensor cores; float32 would also risk TF32 settings
+    # One thread and the best of three runs, so that another busy process cannot flip the choice: the
+    # kernels differ 35x where int8 has no fast path, and a wrong pick makes a 768x512 encode 11x slower.
+    a = torch.randint(-64, 64, (256, 576), dtype=torch.int8)
+    b = torch.randint(-64, 64, (576, 96), dtype=torch.int8)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        timings = {kernel: min(_seconds(kernel, a, b.to(kernel.dtype)) for _ in range(3)) for kernel in (INT8, FLOAT32)}
+    finally:
+        torch.set_num_threads(threads)
+    return min(timings, key=timings.get)
+
+
+def _seconds(kernel, a, b):
+    start = time.perf_counter()
+    kernel(a, b)
+    return time.perf_counter() - start
+
+
 class ExactConv2d:
     """A stride-1 convolution of integer tensors with int64 weights (out, in, k, k) and bias, exactly."""
 
-    def __init__(self, weight, bias, padding):
+    def __init__(self, weight, bias, padding, kernel=None):
         out_ch, in_ch, k, _ = weight.shape
         self.fan_in = in_ch * k * k
-        if self.fan_in >= MAX_FAN_IN:
-            raise ValueError(f"fan-in {self.fan_in} is too large for exact int32 partial products")
         self.k, self.padding, self.out_ch = k, padding, out_ch
         # Padded to multiples of 8 (a requirement of CUDA's int8 kernels; zeros add nothing). Rows ordered
         # (kernel row, kernel column, input channel), as _columns lays out its columns.
         self.fan_in_padded, self.out_padded = _round_up(self.fan_in, 8), _round_up(out_ch, 8)
         matrix = weight.permute(0, 2, 3, 1).reshape(out_ch, self.fan_in).t()
-        matrix = F.pad(matrix, (0, self.out_padded - out_ch, 0, self.fan_in_padded - self.fan_in))
-        self.weight_digits = planes_needed(int(matrix.abs().max()))
-        planes = digits(matrix, self.weight_digits)  # (Dw, K, O)
-        self.weights = planes.permute(1, 0, 2).reshape(self.fan_in_padded, -1).contiguous()  # (K, Dw*O)
+        self.matrix = F.pad(matrix, (0, self.out_padded - out_ch, 0, self.fan_in_padded - self.fan_in))
         self.bias = bias.view(1, -1, 1, 1)
+        self.chosen_kernel = kernel
+        self._prepare(weight.device)
+
+    def _prepare(self, device):
+        """Weight digit planes for the kernel that will run on `device`."""
+        self.kernel = self.chosen_kernel or fastest_kernel(device.type)
+        self.bits = self.kernel.digit_bits(self.fan_in_padded)
+        self.weight_digits = planes_needed(int(self.matrix.abs().max()), self.bits)
+        planes = digits(self.matrix, self.weight_digits, self.bits).to(self.kernel.dtype)  # (Dw, K, O)
+        self.weights = planes.permute(1, 0, 2).reshape(self.fan_in_padded, -1).contiguous()  # (K, Dw*O)
 
     def to(self, device):
-        self.weights, self.bias = self.weights.to(device), self.bias.to(device)
+        self.matrix, self.bias = self.matrix.to(device), self.bias.to(device)
+        self._prepare(torch.device(device))
         return self
 
     def _columns(self, padded, rows, width):
@@ -79,20 +155,21 @@ class ExactConv2d:
         the im2col buffer stays small on big latents."""
         _, _, h, w = a.shape
         low, high = a.aminmax()  # (not abs().max(): no copy of a big tensor)
-        count = planes_needed(max(-int(low), int(high)))
+        count = planes_needed(max(-int(low), int(high)), self.bits)
         p = self.padding
-        padded = F.pad(digits(a[0].permute(1, 2, 0), count), (0, 0, p, p, p, p))
-        band_rows = max(1, BAND_POSITIONS // w)
+        padded = F.pad(digits(a[0].permute(1, 2, 0), count, self.bits), (0, 0, p, p, p, p))
+        row_bytes = count * w * self.fan_in_padded * (1 + self.kernel.dtype.itemsize)
+        band_rows = max(1, COLUMN_BYTES // row_bytes)
         out = torch.empty(h, w, self.out_ch, dtype=torch.int64, device=a.device)
         for r0 in range(0, h, band_rows):
             rows = slice(r0, min(r0 + band_rows, h))
             r = rows.stop - r0
-            products = torch._int_mm(self._columns(padded, rows, w), self.weights)[: count * r * w]
+            products = self.kernel(self._columns(padded, rows, w), self.weights)[: count * r * w]
             products = products.view(count, r * w, self.weight_digits, self.out_padded).to(torch.int64)
             acc = products[0, :, 0]
-            for i in range(count):  # recombine: acc = sum_ij 256^(i+j) * products[i, :, j]
+            for i in range(count):  # recombine: acc = sum_ij 2^(bits*(i+j)) * products[i, :, j]
                 for j in range(self.weight_digits):
                     if i + j:
-                        acc = acc + products[i, :, j] * 256 ** (i + j)
+                        acc = acc + (products[i, :, j] << (self.bits * (i + j)))
             out[rows] = acc[:, : self.out_ch].view(r, w, self.out_ch)
         return out.permute(2, 0, 1).unsqueeze(0) + self.bias
