@@ -1,20 +1,23 @@
-"""Exact integer convolution through products of small-digit planes.
+"""Exact integer convolution through matrix products of digit planes.
 
 The integer context path (context.py) convolves integers (activations |a| <= 2^20, weights |w| <= 2047) and
 needs every result exact. float64 convolutions are exact but slow on CPUs (oneDNN has no float64 kernels).
-Here both operands are split into balanced base-2^b digits; all digit planes go through one matrix product
-(activation planes stacked along the rows, weight planes along the columns), and the partial products are
-recombined in int64. Two kernels compute that product, and both are exact, so they give the same integers:
+Here the convolution becomes one matrix product (im2col): the operands are split into balanced base-2^b
+digit planes small enough that every sum of products stays exact in the kernel's accumulator, activation
+planes stacked along the rows and weight planes along the columns, and the partial products are recombined
+in int64. Two kernels compute that product; both are exact, so they give the same integers:
 
-- int8: b = 8, torch._int_mm (int8 x int8 -> int32). A digit product is at most 2^14, so a fan-in below
-  2^16 keeps every int32 sum exact. Fast where the CPU has VNNI/AMX (or on CUDA): 0.31 s for the context
-  path of a 768x512 image on a Zen 5; without them PyTorch falls back to a reference loop (4 GOP/s on an
-  AVX2-only EPYC, 7.5 s for the same image).
-- float32: b chosen so that fan-in * 2^(2b-2) <= 2^24: every partial sum, in any summation order or with
-  FMA, is then an integer float32 holds exactly. Plain sgemm, fast everywhere (136 GFLOP/s on that EPYC).
+- int8: 8-bit digits, torch._int_mm (int8 x int8 -> int32). A digit product is at most 2^14, so a fan-in
+  below 2^16 keeps every int32 sum exact. 3 x 2 digit-plane products for typical activations. Fast where
+  the CPU has VNNI/AMX (or on CUDA): 0.31 s for the context path of a 768x512 image on a Xeon with AMX;
+  without them PyTorch falls back to a reference loop (4 GOP/s on an AVX2-only EPYC: an 8.7 s encode).
+- float64: the weights whole (|w| < 2^11) and activations in 31-bit digits (one plane for |a| <= 2^20) as
+  long as fan-in * 2^30 * 2^11 <= 2^53: every partial sum, in any order and with FMA, is an integer that
+  float64 holds exactly. One dgemm per convolution, fast on every CPU (58 GFLOP/s on that EPYC).
 
 Which one runs is measured once per device (fastest_kernel); the decoded file cannot tell the difference.
 """
+import math
 import time
 from dataclasses import dataclass
 from functools import lru_cache
@@ -26,14 +29,15 @@ COLUMN_BYTES = 64 * 2**20  # bound on one band's im2col buffer; the band's row c
 
 
 def digits(t, count, bits=8):
-    """Integer tensor -> int8 digit planes stacked on a new first dimension, t = sum_i d_i * 2^(bits*i), with
-    d_i in [-2^(bits-1), 2^(bits-1) - 1]. `count` planes must be enough for the values of t."""
+    """Integer tensor -> digit planes stacked on a new first dimension, t = sum_i d_i * 2^(bits*i), with
+    d_i in [-2^(bits-1), 2^(bits-1) - 1]: int8 planes for bits <= 8, else int32. `count` planes must be
+    enough for the values of t."""
     half, mask = 1 << (bits - 1), (1 << bits) - 1
-    planes, rest = [], t.to(torch.int32)
+    planes, rest = [], t.to(torch.int64)
     for _ in range(count):
-        planes.append((((rest + half) & mask) - half).to(torch.int8))
+        planes.append(((rest + half) & mask) - half)
         rest = (rest + half) >> bits  # == (rest - digit) / 2^bits
-    return torch.stack(planes)
+    return torch.stack(planes).to(torch.int8 if bits <= 8 else torch.int32)
 
 
 def planes_needed(peak, bits=8):
@@ -52,51 +56,47 @@ def _round_up(n, multiple):
 @dataclass(frozen=True)
 class ProductKernel:
     name: str
-    dtype: torch.dtype
+    dtype: torch.dtype  # of the weight planes and of the product
 
-    def digit_bits(self, fan_in):
-        """Digit width that keeps every sum of `fan_in` digit products exact in this kernel's accumulator."""
+    def digit_bits(self, fan_in, weight_peak):
+        """(activation, weight) digit widths that keep every sum of `fan_in` digit products exact."""
         if self.name == "int8":
             if fan_in >= 2**16:
                 raise ValueError(f"fan-in {fan_in} is too large for exact int32 partial products")
-            return 8
-        bits = 8
-        while fan_in << (2 * bits - 2) > 2**24:
-            bits -= 1
-        if bits < 2:
-            raise ValueError(f"fan-in {fan_in} is too large for exact float32 partial products")
-        return bits
+            return 8, 8
+        weight_bits = max(2, int(weight_peak).bit_length() + 1)  # one plane: the weights whole
+        # fan_in * 2^(a-1) * 2^(w-1) <= 2^53
+        activation_bits = min(31, 55 - math.ceil(math.log2(max(fan_in, 1))) - weight_bits)
+        if activation_bits < 2:
+            raise ValueError(f"fan-in {fan_in} is too large for exact float64 partial products")
+        return activation_bits, weight_bits
 
     def __call__(self, columns, weights):
-        """(rows, K) x (K, cols) digit planes -> their exact integer products (as int32 or float32)."""
+        """(rows, K) x (K, cols) digit planes -> their exact integer products (int32 or float64)."""
         if self.name == "int8":
             return torch._int_mm(columns, weights)
-        # A caller's reduced matmul precision (TF32/bf16) would break exactness: force full float32.
-        previous = torch.get_float32_matmul_precision()
-        torch.set_float32_matmul_precision("highest")
-        try:
-            return columns.to(torch.float32) @ weights
-        finally:
-            torch.set_float32_matmul_precision(previous)
+        return columns.to(torch.float64) @ weights  # float64 has no reduced-precision (TF32/bf16) modes
 
 
 INT8 = ProductKernel("int8", torch.int8)
-FLOAT32 = ProductKernel("float32", torch.float32)
+FLOAT64 = ProductKernel("float64", torch.float64)
 
 
 @lru_cache(maxsize=None)
 def fastest_kernel(device_type):
     """The faster exact kernel on this device, timed once (~50 ms) on a product shaped like the context path's."""
     if device_type == "cuda":
-        return INT8  # int8 tensor cores; float32 would also risk TF32 settings
+        return INT8  # int8 tensor cores
     # One thread and the best of three runs, so that another busy process cannot flip the choice: the
-    # kernels differ 35x where int8 has no fast path, and a wrong pick makes a 768x512 encode 11x slower.
+    # kernels differ >10x where int8 has no fast path, and a wrong pick makes a 768x512 encode 11x slower.
     a = torch.randint(-64, 64, (256, 576), dtype=torch.int8)
     b = torch.randint(-64, 64, (576, 96), dtype=torch.int8)
+    # the same work for each: int8 multiplies 3 x 2 digit planes where float64 multiplies one
+    work = {INT8: (torch.cat([a] * 3), torch.cat([b] * 2, dim=1)), FLOAT64: (a, b.to(torch.float64))}
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        timings = {kernel: min(_seconds(kernel, a, b.to(kernel.dtype)) for _ in range(3)) for kernel in (INT8, FLOAT32)}
+        timings = {kernel: min(_seconds(kernel, *work[kernel]) for _ in range(3)) for kernel in work}
     finally:
         torch.set_num_threads(threads)
     return min(timings, key=timings.get)
@@ -127,9 +127,10 @@ class ExactConv2d:
     def _prepare(self, device):
         """Weight digit planes for the kernel that will run on `device`."""
         self.kernel = self.chosen_kernel or fastest_kernel(device.type)
-        self.bits = self.kernel.digit_bits(self.fan_in_padded)
-        self.weight_digits = planes_needed(int(self.matrix.abs().max()), self.bits)
-        planes = digits(self.matrix, self.weight_digits, self.bits).to(self.kernel.dtype)  # (Dw, K, O)
+        peak = int(self.matrix.abs().max())
+        self.bits, self.weight_bits = self.kernel.digit_bits(self.fan_in_padded, peak)
+        self.weight_digits = planes_needed(peak, self.weight_bits)
+        planes = digits(self.matrix, self.weight_digits, self.weight_bits).to(self.kernel.dtype)  # (Dw, K, O)
         self.weights = planes.permute(1, 0, 2).reshape(self.fan_in_padded, -1).contiguous()  # (K, Dw*O)
 
     def to(self, device):
@@ -138,8 +139,8 @@ class ExactConv2d:
         return self
 
     def _columns(self, padded, rows, width):
-        """im2col of int8 digit planes, channels last and padded (D, H + 2p, W + 2p, C), for output rows
-        `rows` -> (max(D*R*W, 17), fan-in padded): k*k shifted copies of C-byte runs."""
+        """im2col of digit planes, channels last and padded (D, H + 2p, W + 2p, C), for output rows
+        `rows` -> (max(D*R*W, 17), fan-in padded): k*k shifted copies of C-element runs."""
         d, k = padded.shape[0], self.k
         band = padded[:, rows.start : rows.stop + k - 1]
         r = rows.stop - rows.start
@@ -158,7 +159,7 @@ class ExactConv2d:
         count = planes_needed(max(-int(low), int(high)), self.bits)
         p = self.padding
         padded = F.pad(digits(a[0].permute(1, 2, 0), count, self.bits), (0, 0, p, p, p, p))
-        row_bytes = count * w * self.fan_in_padded * (1 + self.kernel.dtype.itemsize)
+        row_bytes = count * w * self.fan_in_padded * (padded.element_size() + self.kernel.dtype.itemsize)
         band_rows = max(1, COLUMN_BYTES // row_bytes)
         out = torch.empty(h, w, self.out_ch, dtype=torch.int64, device=a.device)
         for r0 in range(0, h, band_rows):
@@ -167,9 +168,9 @@ class ExactConv2d:
             products = self.kernel(self._columns(padded, rows, w), self.weights)[: count * r * w]
             products = products.view(count, r * w, self.weight_digits, self.out_padded).to(torch.int64)
             acc = products[0, :, 0]
-            for i in range(count):  # recombine: acc = sum_ij 2^(bits*(i+j)) * products[i, :, j]
+            for i in range(count):  # recombine: acc = sum_ij 2^(bits*i + weight_bits*j) * products[i, :, j]
                 for j in range(self.weight_digits):
                     if i + j:
-                        acc = acc + (products[i, :, j] << (self.bits * (i + j)))
+                        acc = acc + (products[i, :, j] << (self.bits * i + self.weight_bits * j))
             out[rows] = acc[:, : self.out_ch].view(r, w, self.out_ch)
         return out.permute(2, 0, 1).unsqueeze(0) + self.bias
