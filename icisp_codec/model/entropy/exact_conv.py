@@ -75,7 +75,7 @@ class ProductKernel:
         """(rows, K) x (K, cols) digit planes -> their exact integer products (int32 or float64)."""
         if self.name == "int8":
             return torch._int_mm(columns, weights)
-        return columns.to(torch.float64) @ weights  # float64 has no reduced-precision (TF32/bf16) modes
+        return columns @ weights  # float64 has no reduced-precision (TF32/bf16) modes
 
 
 INT8 = ProductKernel("int8", torch.int8)
@@ -92,7 +92,7 @@ def fastest_kernel(device_type):
     a = torch.randint(-64, 64, (256, 576), dtype=torch.int8)
     b = torch.randint(-64, 64, (576, 96), dtype=torch.int8)
     # the same work for each: int8 multiplies 3 x 2 digit planes where float64 multiplies one
-    work = {INT8: (torch.cat([a] * 3), torch.cat([b] * 2, dim=1)), FLOAT64: (a, b.to(torch.float64))}
+    work = {INT8: (torch.cat([a] * 3), torch.cat([b] * 2, dim=1)), FLOAT64: (a.to(torch.float64), b.to(torch.float64))}
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -158,8 +158,10 @@ class ExactConv2d:
         low, high = a.aminmax()  # (not abs().max(): no copy of a big tensor)
         count = planes_needed(max(-int(low), int(high)), self.bits)
         p = self.padding
-        padded = F.pad(digits(a[0].permute(1, 2, 0), count, self.bits), (0, 0, p, p, p, p))
-        row_bytes = count * w * self.fan_in_padded * (padded.element_size() + self.kernel.dtype.itemsize)
+        # in the kernel's type before im2col, so that the k*k-times larger columns are written once
+        planes = digits(a[0].permute(1, 2, 0), count, self.bits).to(self.kernel.dtype)
+        padded = F.pad(planes, (0, 0, p, p, p, p))
+        row_bytes = count * w * self.fan_in_padded * padded.element_size()
         band_rows = max(1, COLUMN_BYTES // row_bytes)
         out = torch.empty(h, w, self.out_ch, dtype=torch.int64, device=a.device)
         for r0 in range(0, h, band_rows):
