@@ -85,12 +85,17 @@ def measure_peer(name, width, height, repeats):
 
 def _gflop(run):
     """Floating-point (and integer-product) operations of one call, as torch's counter sees its convolutions
-    and matmuls; the selective scan and elementwise work are not counted, so the achieved rate is a floor."""
+    and matmuls; the selective scan and elementwise work are not counted, so the achieved rate is a floor.
+    Counted on one thread: the counter sees only its own thread, and icisp's synthesis bands run on one
+    worker thread per core (the operations are the same)."""
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         run()
+    torch.set_num_threads(threads)
     return counter.get_total_flops() / 1e9
 
 

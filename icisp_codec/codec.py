@@ -18,7 +18,9 @@ from .bitstream.container import DEFAULT_MAX_PIXELS, PAD_MULTIPLE, latent_size
 from .coding import SymbolDecoder, SymbolEncoder, symbol_checksum
 from .errors import CorruptFile, DecoderDesync, ModelError, UsageError
 from .model.entropy.hyperprior import Z_TABLE_SET
-from .tiling import TILE_LATENTS, WINDOW_LATENTS, analysis_windows, synthesis_windows, tile_grid
+from .model.transforms import SYNTHESIS_TAIL_HALO, local_tail_start
+from .tiling import (SYNTHESIS_BANDS, TILE_LATENTS, WINDOW_LATENTS, analysis_windows, banded, synthesis_windows,
+                     tile_grid)
 from .weights import load_weights
 
 DEFAULT_PAD_MODE = "replicate"
@@ -75,8 +77,9 @@ def _torch_threads(count):
 
 class Codec:
     # CPU convolution kernels sum in an order that depends on the thread count, so the float synthesis
-    # transform runs with a fixed thread count: the decoded image is then bit-identical whatever --threads
-    # says (on the same kind of CPU). None: use all threads, faster, equal only to within rounding.
+    # transform runs with a fixed thread count (its local tail on fixed bands, one single-threaded band per
+    # core): the decoded image is then bit-identical whatever --threads says (on the same kind of CPU).
+    # None: use all threads, equal only to within rounding.
     SYNTHESIS_THREADS = 1
 
     def __init__(self, model, weights_id: bytes, device="cpu", info=None, synthesis_threads=SYNTHESIS_THREADS,
@@ -171,9 +174,21 @@ class Codec:
 
     @torch.no_grad()
     def synthesize(self, y_bar, lam):
-        """The decoder's image from quantised latents (with the pinned synthesis thread count)."""
+        """The decoder's image from quantised latents. With a pinned synthesis thread count, the local tail
+        of the synthesis runs in fixed bands, one per available core (tiling.banded)."""
+        windows = self._windows(synthesis_windows)
+        workers = torch.get_num_threads()
+
+        def banded_windows(g_s, y):
+            return windows(lambda t: self._banded_synthesis(g_s, t, workers), y)
+
         with _torch_threads(self.synthesis_threads):
-            return self.model.synthesize(y_bar, lam, self._windows(synthesis_windows))
+            return self.model.synthesize(y_bar, lam, banded_windows if self.synthesis_threads else windows)
+
+    @staticmethod
+    def _banded_synthesis(g_s, y, workers):
+        start = local_tail_start(g_s)
+        return banded(g_s[start:], g_s[:start](y), SYNTHESIS_BANDS, SYNTHESIS_TAIL_HALO, workers)
 
     # ------------------------------------------------------------------------------------------------
     def read_header(self, data: bytes, max_pixels=DEFAULT_MAX_PIXELS) -> Container:

@@ -15,12 +15,23 @@ Two kinds, both fixed by the format and codec version (so every decoder makes th
 
 All sizes are multiples of 4 latents (64 px), which keeps every window valid for the state-space blocks'
 halvings down to the hyper-analysis.
+
+- **Synthesis bands**: inside a window, the synthesis's purely local tail (the layers after its last
+  state-space block: convolutions, GDN, pixel shuffles — most of its work, at the highest resolutions)
+  runs on `SYNTHESIS_BANDS` horizontal bands with enough rows of context to be exact, one band per core.
+  Always the same bands, however many threads run them, so the decoded image stays independent of the
+  thread count while using both cores.
 """
+from concurrent.futures import ThreadPoolExecutor
+
+import torch
+
 from .bitstream.container import LATENT_STRIDE
 
 TILE_LATENTS = 64
 WINDOW_LATENTS = 64
 MARGIN_LATENTS = 4
+SYNTHESIS_BANDS = 2
 
 
 def spans(length, size):
@@ -60,3 +71,34 @@ def analysis_windows(transform, x, window=WINDOW_LATENTS, margin=MARGIN_LATENTS)
 
 def synthesis_windows(transform, y, window=WINDOW_LATENTS, margin=MARGIN_LATENTS):
     return windowed(transform, y, window, margin, LATENT_STRIDE)
+
+
+def banded(transform, x, bands, halo, workers):
+    """transform(x) for a local transform (receptive radius <= `halo` input rows) whose output is `scale`
+    times larger, computed on `bands` horizontal bands of x, each with `halo` rows of context, on up to
+    `workers` threads, each running its band's operations single-threaded. The bands are fixed, so the result
+    does not depend on `workers`; it equals transform(x) up to float rounding."""
+    height = x.shape[-2]
+    size = -(-height // bands)
+    pieces = spans(height, size)
+
+    def run(piece):
+        r0, r1 = piece
+        top = max(r0 - halo, 0)
+        out = transform(x[..., top : min(r1 + halo, height), :])
+        scale = out.shape[-2] // (min(r1 + halo, height) - top)
+        return out[..., (r0 - top) * scale : (r1 - top) * scale, :]
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)  # each band single-threaded: its arithmetic is the same on any machine load
+    try:
+        if workers > 1 and len(pieces) > 1:
+            # OpenMP's thread count is per thread: each worker pins its own. torch releases the GIL in its ops.
+            with ThreadPoolExecutor(min(workers, len(pieces)), initializer=torch.set_num_threads,
+                                    initargs=(1,)) as pool:
+                outs = list(pool.map(run, pieces))
+        else:
+            outs = [run(piece) for piece in pieces]
+    finally:
+        torch.set_num_threads(previous)
+    return torch.cat(outs, dim=-2)

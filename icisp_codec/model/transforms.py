@@ -39,6 +39,16 @@ def synthesis_transform(cfg):
     return nn.Sequential(*[m for m in layers if not isinstance(m, nn.Identity)])
 
 
+# Rows of context each side that the synthesis's local tail needs (its receptive radius is 2.5 input rows
+# in `lite`: two upsampling residual blocks and the sub-pixel output conv); tests/test_tiling.py checks it.
+SYNTHESIS_TAIL_HALO = 4
+
+
+def local_tail_start(g_s):
+    """Index of the first layer after g_s's last state-space block: from there on every layer is local."""
+    return 1 + max((i for i, m in enumerate(g_s) if isinstance(m, RSSM)), default=-1)
+
+
 def hyper_analysis(cfg):
     layers = [ResidualBlockWithStride(cfg.M, cfg.N, stride=2)]
     if cfg.hyper_rssm:
