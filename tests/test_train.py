@@ -63,6 +63,15 @@ def test_resume_continues_bit_for_bit(train_folder, tmp_path, stage):
         assert torch.equal(a, b), name
 
 
+def test_resume_takes_the_new_learning_rate(train_folder, tmp_path):
+    """A learning-rate schedule is run as resumed runs with a new --lr: the saved optimiser state must not
+    override it."""
+    Trainer(_options(train_folder, tmp_path / "a", max_steps=1)).run()
+    resumed = Trainer(_options(train_folder, tmp_path / "a", max_steps=2, resume=True, lr=3e-5))
+    assert resumed.step == 1
+    assert [g["lr"] for g in resumed.optimizer.param_groups] == [3e-5]
+
+
 def test_init_from_weights_continues_the_stage_count(train_folder, tmp_path):
     """Weights exported at step n of stage 1 continue stage 1 at step n (fresh optimisers, new crops);
     starting stage 2 from them counts from 0."""

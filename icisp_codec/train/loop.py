@@ -64,6 +64,11 @@ def native_bf16(device):
     return device.type == "cpu" and torch.ops.mkldnn._is_mkldnn_bf16_supported()
 
 
+def _set_lr(optimizer, lr):
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+
+
 def load_training_weights(model, state_dict):
     """Load model weights from a training state. Coding tables are derived data (rebuilt at every export),
     so a state written before a table buffer existed still loads."""
@@ -173,6 +178,7 @@ class Trainer:
         load_training_weights(self.model, state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.aux_optimizer.load_state_dict(state["aux_optimizer"])
+        _set_lr(self.optimizer, self.opts.lr)  # the command line's rate wins, so a schedule is a new --lr
         self.step = state["step"]
         self.sampler.set_state(state["sampler"])
         self.lambda_rng.set_state(state["lambda_rng"])
@@ -180,6 +186,7 @@ class Trainer:
         if self.objective.has_discriminator and "discriminator" in state:
             self.objective.discriminator.load_state_dict(state["discriminator"], strict=False)
             self.d_optimizer.load_state_dict(state["d_optimizer"])
+            _set_lr(self.d_optimizer, self.opts.d_lr)
 
     def save(self):
         if self.rank != 0:
