@@ -104,6 +104,34 @@ def test_discriminator_drives_the_generator(train_folder, tmp_path):
     assert grad.abs().sum() > 0
 
 
+
+def test_loss_weight_overrides_a_stage2_term(train_folder, tmp_path):
+    """--loss-weight adversarial=0 (a discriminator warm-up) leaves D training but out of the G loss."""
+    trainer = Trainer(_options(train_folder, tmp_path, stage=2, loss_weights={"adversarial": 0.0, "mse": 100.0}))
+    assert trainer.objective.weights == {"mse": 100.0, "perceptual": 5.0, "style": 2000.0, "adversarial": 0.0}
+    x, lam = trainer.next_batch()
+    out = trainer.model(x, lam)
+    loss_before, terms = trainer.objective.generator_loss(out, x, lam)
+    with torch.no_grad():
+        trainer.objective.discriminator.head.bias += 1.0
+    loss_after, _ = trainer.objective.generator_loss(out, x, lam)
+    assert loss_after.item() == pytest.approx(loss_before.item(), rel=1e-6)
+    d_before = [p.detach().clone() for p in trainer.d_params]
+    trainer.train_step(x, lam)
+    assert any(not torch.equal(a, b) for a, b in zip(d_before, trainer.d_params))
+
+
+@pytest.mark.parametrize("args, message", [(["--stage", "2", "--loss-weight", "gan=1"], "TERM=W"),
+                                           (["--stage", "2", "--loss-weight", "mse=high"], "not a number"),
+                                           (["--stage", "1", "--loss-weight", "mse=1"], "only stage 2")])
+def test_train_rejects_bad_loss_weights(tmp_path, args, message):
+    from click.testing import CliRunner
+
+    from icisp_codec.cli.main import cli
+
+    result = CliRunner().invoke(cli, ["train", "--out", str(tmp_path), "--data", str(tmp_path), *args])
+    assert result.exit_code == 2 and message in result.output
+
 def test_dinov2_semantic_prior_loads_a_state_dict_file(tmp_path):
     from icisp_codec.train.discriminator import SemanticDiscriminator
     from icisp_codec.train.semantic import DINOv2

@@ -257,6 +257,21 @@ def info(ctx, file, as_json):
     _run(ctx, go)
 
 
+def _parse_loss_weights(ctx, param, values):
+    from ..train.objectives import STAGE2_WEIGHTS
+
+    weights = {}
+    for item in values:
+        term, sep, value = item.partition("=")
+        if not sep or term not in STAGE2_WEIGHTS:
+            raise click.BadParameter(f"{item!r}: expected TERM=W with TERM one of {', '.join(STAGE2_WEIGHTS)}")
+        try:
+            weights[term] = float(value)
+        except ValueError:
+            raise click.BadParameter(f"{item!r}: {value!r} is not a number") from None
+    return weights
+
+
 @cli.command()
 @click.option("--config", type=click.Choice(["lite", "paper", "tiny"]), default="lite", show_default=True)
 @click.option("--data", "data", multiple=True, type=click.Path(file_okay=False),
@@ -284,6 +299,9 @@ def info(ctx, file, as_json):
 @click.option("--semantic", type=click.Choice(["efficientnet-lite0", "dinov2"]), default="efficientnet-lite0",
               show_default=True, help="Frozen semantic encoder of the discriminator (stage 2).")
 @click.option("--semantic-weights", default="", help="DINOv2 state-dict file (with --semantic dinov2).")
+@click.option("--loss-weight", "loss_weights", multiple=True, callback=_parse_loss_weights, metavar="TERM=W",
+              help="Stage 2: override one term's weight (mse, perceptual, style, adversarial; the paper's "
+                   "26, 5, 2000, 0.8), e.g. --loss-weight adversarial=0 to warm the discriminator up. Repeatable.")
 @click.pass_context
 def train(ctx, **kw):
     """Train a model: stage 1 rate + MSE, stage 2 adds perceptual, style and adversarial terms; every λ in
@@ -297,6 +315,8 @@ def train(ctx, **kw):
         prepare(default)
         data = [str(default)]
     kw["stage"] = int(kw["stage"])
+    if kw["loss_weights"] and kw["stage"] != 2:
+        raise click.BadParameter("only stage 2 has weighted loss terms", param_hint="--loss-weight")
     trainer = Trainer(TrainOptions(data=data, **kw))
     click.echo(f"training {trainer.model.cfg.name} from step {trainer.step} -> {trainer.out}", err=True)
     steps = trainer.run()

@@ -52,7 +52,7 @@ class TrainOptions:
     d_lr: float = 1e-4
     semantic: str = "efficientnet-lite0"  # or "dinov2" with semantic_weights
     semantic_weights: str = ""
-    extra: dict = field(default_factory=dict)
+    loss_weights: dict = field(default_factory=dict)  # stage-2 term -> weight, overriding the paper's
 
 
 def native_bf16(device):
@@ -138,7 +138,8 @@ class Trainer:
         self.aux_params = [params[n] for n in aux]
         self.aux_optimizer = torch.optim.Adam(self.aux_params, lr=opts.aux_lr)
         if opts.stage == 2:
-            self.objective = Stage2(self.model.cfg.M, opts.semantic, opts.semantic_weights or None).to(self.device)
+            self.objective = Stage2(self.model.cfg.M, opts.semantic, opts.semantic_weights or None,
+                                    opts.loss_weights).to(self.device)
             self.d_params = [p for n, p in self.objective.discriminator.named_parameters()
                              if not n.startswith("semantic.")]
             self.d_optimizer = torch.optim.Adam(self.d_params, lr=opts.d_lr)

@@ -30,6 +30,9 @@ class Stage2:
     has_discriminator = True
 
     def __init__(self, latent_channels, semantic="efficientnet-lite0", semantic_weights=None, weights=None):
+        unknown = set(weights or {}) - set(STAGE2_WEIGHTS)
+        if unknown:
+            raise ValueError(f"unknown stage-2 loss term(s) {sorted(unknown)}; known: {sorted(STAGE2_WEIGHTS)}")
         self.weights = dict(STAGE2_WEIGHTS, **(weights or {}))
         self.features = EfficientNetLite0()
         semantic_encoder = self.features if semantic == "efficientnet-lite0" else build_semantic_encoder(
