@@ -116,6 +116,11 @@ def test_loss_weight_overrides_a_stage2_term(train_folder, tmp_path):
         trainer.objective.discriminator.head.bias += 1.0
     loss_after, _ = trainer.objective.generator_loss(out, x, lam)
     assert loss_after.item() == pytest.approx(loss_before.item(), rel=1e-6)
+    calls = []
+    hook = trainer.objective.discriminator.register_forward_hook(lambda *_: calls.append(1))
+    trainer.objective.generator_loss(out, x, lam)
+    hook.remove()
+    assert not calls  # the zero-weight term costs no discriminator pass
     d_before = [p.detach().clone() for p in trainer.d_params]
     trainer.train_step(x, lam)
     assert any(not torch.equal(a, b) for a, b in zip(d_before, trainer.d_params))

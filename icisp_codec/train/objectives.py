@@ -54,17 +54,23 @@ class Stage2:
         with torch.no_grad():
             real_features = self.features(x)
         perceptual, style = perceptual_and_style(self.features(x_clamped), real_features)
-        self.discriminator.requires_grad_(False)  # G step: gradients flow through D to x̂, not into D
-        logits = self.discriminator(x_clamped, out["y_bar"].detach().float(), x)
-        self.discriminator.requires_grad_(True)
-        self.discriminator.semantic.requires_grad_(False)
-        adversarial = -logits.mean(dim=1)  # hinge generator loss
+        if w["adversarial"]:
+            adversarial = self._generator_hinge(x_clamped, out["y_bar"].detach().float(), x)
+        else:  # D warm-up: D still trains in its own step, but a zero-weight term is not worth its pass
+            adversarial = torch.zeros_like(bpp)
         per_sample = (lam * bpp + w["mse"] * mse + w["perceptual"] * perceptual + w["style"] * style
                       + w["adversarial"] * adversarial)
         terms = {"bpp": bpp.mean().item(), "mse": mse.mean().item(), "psnr": psnr(mse).mean().item(),
                  "perceptual": perceptual.mean().item(), "style": style.mean().item(),
                  "g_adv": adversarial.mean().item()}
         return per_sample.mean(), terms
+
+    def _generator_hinge(self, x_hat, y_bar, x):
+        self.discriminator.requires_grad_(False)  # G step: gradients flow through D to x̂, not into D
+        logits = self.discriminator(x_hat, y_bar, x)
+        self.discriminator.requires_grad_(True)
+        self.discriminator.semantic.requires_grad_(False)
+        return -logits.mean(dim=1)
 
     def discriminator_loss(self, out, x):
         y_bar = out["y_bar"].detach().float()
