@@ -32,18 +32,19 @@ def test_float64_digits_keep_every_sum_below_2_pow_53():
 @pytest.mark.parametrize("kernel", [INT8, FLOAT64], ids=lambda k: k.name)
 @pytest.mark.parametrize("shape", [(1, 3, 1, 1), (1, 5, 7, 9), (1, 40, 6, 11), (1, 384, 5, 4)])
 @pytest.mark.parametrize("column_bytes", [7 * 1024, 64 * 2**20])  # several row bands, and one
-def test_convolution_is_exact(kernel, shape, column_bytes, monkeypatch):
+@pytest.mark.parametrize("size", [1, 3, 5])
+def test_convolution_is_exact(kernel, shape, column_bytes, size, monkeypatch):
     monkeypatch.setattr(exact_conv, "COLUMN_BYTES", column_bytes)
     g = torch.Generator().manual_seed(sum(shape) + column_bytes)
     a = torch.randint(-(2**20), 2**20 + 1, shape, generator=g)
     a[0, 0, 0, 0] = 2**20  # the clamp limit itself
     if shape[2] > 1:
         a[0, -1, -1, -1] = -(2**31) + 1  # an int32 extreme: two float64 activation planes
-    weight = torch.randint(-2047, 2048, (13, shape[1], 3, 3), generator=g)
+    weight = torch.randint(-2047, 2048, (13, shape[1], size, size), generator=g)
     weight[0, 0] = 2047
     bias = torch.randint(-(2**30), 2**30, (13,), generator=g)
-    expected = F.conv2d(a.double(), weight.double(), bias.double(), padding=1)
-    result = ExactConv2d(weight, bias, padding=1, kernel=kernel)(a)
+    expected = F.conv2d(a.double(), weight.double(), bias.double(), padding=size // 2)
+    result = ExactConv2d(weight, bias, padding=size // 2, kernel=kernel)(a)
     assert result.dtype == torch.int64
     assert torch.equal(result.double(), expected)
 

@@ -2,10 +2,9 @@
 
 The integer context path (context.py) convolves integers (activations |a| <= 2^20, weights |w| <= 2047) and
 needs every result exact. float64 convolutions are exact but slow on CPUs (oneDNN has no float64 kernels).
-Here the convolution becomes one matrix product (im2col): the operands are split into balanced base-2^b
-digit planes small enough that every sum of products stays exact in the kernel's accumulator, activation
-planes stacked along the rows and weight planes along the columns, and the partial products are recombined
-in int64. Two kernels compute that product; both are exact, so they give the same integers:
+Here the convolution becomes matrix products, one per kernel tap, summed (ExactConv2d): the operands are
+split into balanced base-2^b digit planes small enough that every sum of products stays exact in the kernel's
+accumulator, weight planes side by side along the columns, and the partial products are recombined in int64. Two kernels compute that product; both are exact, so they give the same integers:
 
 - int8: 8-bit digits, torch._int_mm (int8 x int8 -> int32). A digit product is at most 2^14, so a fan-in
   below 2^16 keeps every int32 sum exact. 3 x 2 digit-plane products for typical activations. Fast where
@@ -25,7 +24,7 @@ from functools import lru_cache
 import torch
 import torch.nn.functional as F
 
-COLUMN_BYTES = 64 * 2**20  # bound on one band's im2col buffer; the band's row count follows from it
+COLUMN_BYTES = 64 * 2**20  # bound on one band's products; the band's row count follows from it
 
 
 def digits(t, count, bits=8):
@@ -74,6 +73,9 @@ class ProductKernel:
     def __call__(self, columns, weights):
         """(rows, K) x (K, cols) digit planes -> their exact integer products (int32 or float64)."""
         if self.name == "int8":
+            rows = columns.shape[0]
+            if rows < 17:  # CUDA's int8 kernel wants more than 16 rows
+                return torch._int_mm(F.pad(columns, (0, 0, 0, 17 - rows)), weights)[:rows]
             return torch._int_mm(columns, weights)
         return columns @ weights  # float64 has no reduced-precision (TF32/bf16) modes
 
@@ -109,17 +111,23 @@ def _seconds(kernel, a, b):
 
 
 class ExactConv2d:
-    """A stride-1 convolution of integer tensors with int64 weights (out, in, k, k) and bias, exactly."""
+    """A stride-1 convolution of integer tensors with int64 weights (out, in, k, k) and bias, exactly.
+
+    No im2col: on the channels-last input, padded and flattened to (rows x padded width, C), the input that
+    kernel tap (i, j) multiplies for a run of output positions is one contiguous slice, shifted by
+    i * padded width + j. So the convolution is k*k products of such slices with the tap's weights, summed
+    in the kernel's exact accumulator (outputs in the padding columns are computed and dropped). This
+    writes no k*k-times larger column buffer, which cost as much time as the products themselves.
+    """
 
     def __init__(self, weight, bias, padding, kernel=None):
         out_ch, in_ch, k, _ = weight.shape
-        self.fan_in = in_ch * k * k
-        self.k, self.padding, self.out_ch = k, padding, out_ch
-        # Padded to multiples of 8 (a requirement of CUDA's int8 kernels; zeros add nothing). Rows ordered
-        # (kernel row, kernel column, input channel), as _columns lays out its columns.
-        self.fan_in_padded, self.out_padded = _round_up(self.fan_in, 8), _round_up(out_ch, 8)
-        matrix = weight.permute(0, 2, 3, 1).reshape(out_ch, self.fan_in).t()
-        self.matrix = F.pad(matrix, (0, self.out_padded - out_ch, 0, self.fan_in_padded - self.fan_in))
+        self.k, self.padding, self.in_ch, self.out_ch = k, padding, in_ch, out_ch
+        # Padded to multiples of 8 (a requirement of CUDA's int8 kernels; zeros add nothing).
+        self.in_padded, self.out_padded = _round_up(in_ch, 8), _round_up(out_ch, 8)
+        self.fan_in = self.in_padded * k * k  # terms in one output's sum, over all taps
+        taps = weight.permute(2, 3, 1, 0).reshape(k * k, in_ch, out_ch)  # (tap, in, out)
+        self.taps = F.pad(taps, (0, self.out_padded - out_ch, 0, self.in_padded - in_ch))
         self.bias = bias.view(1, -1, 1, 1)
         self.chosen_kernel = kernel
         self._prepare(weight.device)
@@ -127,52 +135,53 @@ class ExactConv2d:
     def _prepare(self, device):
         """Weight digit planes for the kernel that will run on `device`."""
         self.kernel = self.chosen_kernel or fastest_kernel(device.type)
-        peak = int(self.matrix.abs().max())
-        self.bits, self.weight_bits = self.kernel.digit_bits(self.fan_in_padded, peak)
+        peak = int(self.taps.abs().max())
+        self.bits, self.weight_bits = self.kernel.digit_bits(self.fan_in, peak)
         self.weight_digits = planes_needed(peak, self.weight_bits)
-        planes = digits(self.matrix, self.weight_digits, self.weight_bits).to(self.kernel.dtype)  # (Dw, K, O)
-        self.weights = planes.permute(1, 0, 2).reshape(self.fan_in_padded, -1).contiguous()  # (K, Dw*O)
+        planes = digits(self.taps, self.weight_digits, self.weight_bits).to(self.kernel.dtype)  # (Dw, T, C, O)
+        # per tap, the weight planes side by side: (T, C, Dw*O)
+        self.weights = planes.permute(1, 2, 0, 3).reshape(self.k * self.k, self.in_padded, -1).contiguous()
 
     def to(self, device):
-        self.matrix, self.bias = self.matrix.to(device), self.bias.to(device)
+        self.taps, self.bias = self.taps.to(device), self.bias.to(device)
         self._prepare(torch.device(device))
         return self
 
-    def _columns(self, padded, rows, width):
-        """im2col of digit planes, channels last and padded (D, H + 2p, W + 2p, C), for output rows
-        `rows` -> (max(D*R*W, 17), fan-in padded): k*k shifted copies of C-element runs."""
-        d, k = padded.shape[0], self.k
-        band = padded[:, rows.start : rows.stop + k - 1]
-        r = rows.stop - rows.start
-        shifted = [band[:, i : i + r, j : j + width] for i in range(k) for j in range(k)]
-        cols = torch.cat(shifted + [band.new_zeros(d, r, width, self.fan_in_padded - self.fan_in)], dim=3)
-        cols = cols.reshape(d * r * width, self.fan_in_padded)
-        if d * r * width < 17:  # CUDA's int8 kernel wants more than 16 rows
-            cols = F.pad(cols, (0, 0, 0, 17 - d * r * width))
-        return cols
+    def _band(self, flat, plane, first_row, rows, padded_width):
+        """Sum over taps of one activation plane's products for output rows first_row .. + rows, all
+        padded-width columns: (rows * padded_width, Dw * O) in the kernel's accumulator type."""
+        n = rows * padded_width
+        acc = None
+        for tap in range(self.k * self.k):
+            i, j = divmod(tap, self.k)
+            start = (first_row + i) * padded_width + j
+            product = self.kernel(flat[plane, start : start + n], self.weights[tap])
+            acc = product if acc is None else acc.add_(product)
+        return acc
 
     def __call__(self, a):
         """a: integer (1, C, H, W), |a| < 2^31 -> int64 (1, out, H, W). Computed in bands of rows, so that
-        the im2col buffer stays small on big latents."""
+        the accumulators stay small on big latents."""
         _, _, h, w = a.shape
         low, high = a.aminmax()  # (not abs().max(): no copy of a big tensor)
         count = planes_needed(max(-int(low), int(high)), self.bits)
         p = self.padding
-        # in the kernel's type before im2col, so that the k*k-times larger columns are written once
+        # channels last, in the kernel's type; one extra bottom row: the last taps' slices run k-1 past the end
         planes = digits(a[0].permute(1, 2, 0), count, self.bits).to(self.kernel.dtype)
-        padded = F.pad(planes, (0, 0, p, p, p, p))
-        row_bytes = count * w * self.fan_in_padded * padded.element_size()
+        padded = F.pad(planes, (0, self.in_padded - self.in_ch, p, p, p, p + 1))
+        padded_width = w + 2 * p
+        flat = padded.reshape(count, -1, self.in_padded)
+        row_bytes = count * padded_width * self.weights.shape[-1] * 8
         band_rows = max(1, COLUMN_BYTES // row_bytes)
         out = torch.empty(h, w, self.out_ch, dtype=torch.int64, device=a.device)
         for r0 in range(0, h, band_rows):
-            rows = slice(r0, min(r0 + band_rows, h))
-            r = rows.stop - r0
-            products = self.kernel(self._columns(padded, rows, w), self.weights)[: count * r * w]
-            products = products.view(count, r * w, self.weight_digits, self.out_padded).to(torch.int64)
+            r = min(band_rows, h - r0)
+            products = torch.stack([self._band(flat, i, r0, r, padded_width) for i in range(count)])
+            products = products.view(count, r * padded_width, self.weight_digits, self.out_padded).to(torch.int64)
             acc = products[0, :, 0]
             for i in range(count):  # recombine: acc = sum_ij 2^(bits*i + weight_bits*j) * products[i, :, j]
                 for j in range(self.weight_digits):
                     if i + j:
                         acc = acc + (products[i, :, j] << (self.bits * i + self.weight_bits * j))
-            out[rows] = acc[:, : self.out_ch].view(r, w, self.out_ch)
+            out[r0 : r0 + r] = acc.view(r, padded_width, self.out_padded)[:, :w, : self.out_ch]
         return out.permute(2, 0, 1).unsqueeze(0) + self.bias
