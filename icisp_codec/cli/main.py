@@ -79,16 +79,27 @@ def _device_option(f):
     return click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)(f)
 
 
+def _bf16_option(f):
+    return click.option(
+        "--bf16", is_flag=True,
+        help="Run the analysis/synthesis transforms in bf16: faster where the CPU computes bf16 natively "
+             "(AVX-512 BF16, AMX) or on CUDA, far slower where it is emulated (AVX2). The symbols' "
+             "probabilities stay exact, so files stay readable by any decoder; pixels differ by rounding.")(f)
+
+
 def _load_codec(weights, device, **options):
     import torch
 
-    from ..codec import Codec
+    from ..codec import Codec, native_bf16
 
     threads = click.get_current_context().find_root().obj.get("threads")
     if threads:
         torch.set_num_threads(threads)
     t = time.perf_counter()
     codec = Codec.load(weights, device, **options)
+    if codec.bf16 and not native_bf16(codec.device):
+        _say(click.get_current_context(), "icisp: note: --bf16 on a device without native bf16 is emulated and "
+                                          "much slower than fp32")
     return codec, time.perf_counter() - t
 
 
@@ -149,9 +160,10 @@ def _say(ctx, message):
 @click.option("--skip-existing", is_flag=True, help="In a folder, skip files whose output exists.")
 @click.option("--json", "json_path", default=None, help="Write a JSON summary (folders) here.")
 @click.option("-f", "--force", is_flag=True, help="Overwrite outputs that exist.")
+@_bf16_option
 @click.pass_context
 def encode(ctx, input, output, out_option, lam, preset, target_bpp, target_size, strict, device, weights, pad_mode,
-           strip, jobs, shard, skip_existing, json_path, force):
+           strip, jobs, shard, skip_existing, json_path, force, bf16):
     """Encode an image (PNG, JPEG, WebP, TIFF, PPM...; '-' for stdin) or a folder of them to .icisp."""
 
     def go():
@@ -164,9 +176,9 @@ def encode(ctx, input, output, out_option, lam, preset, target_bpp, target_size,
                    "pad_mode": pad_mode, "keep_metadata": not strip, "overwrite": force}
         if input != "-" and Path(input).is_dir():
             return _batch(ctx, input, output or out_option, False, encode_file, options, weights, device, jobs,
-                          shard, skip_existing, json_path)
+                          shard, skip_existing, json_path, {"bf16": bf16})
         dst = _output_for(input, output, out_option, ".icisp")
-        codec, load_s = _load_codec(weights, device)
+        codec, load_s = _load_codec(weights, device, bf16=bf16)
         report, notices = encode_file(codec, input, dst, **options)
         for notice in notices:
             _say(ctx, f"icisp: note: {notice}")
@@ -194,16 +206,17 @@ def encode(ctx, input, output, out_option, lam, preset, target_bpp, target_size,
 @click.option("--skip-existing", is_flag=True)
 @click.option("--json", "json_path", default=None, help="Write a JSON summary (folders) here.")
 @click.option("-f", "--force", is_flag=True, help="Overwrite outputs that exist.")
+@_bf16_option
 @click.pass_context
 def decode(ctx, input, output, out_option, device, weights, max_pixels, fast_synthesis, strip, fmt, jobs, shard,
-           skip_existing, json_path, force):
+           skip_existing, json_path, force, bf16):
     """Decode a .icisp file ('-' for stdin) or a folder of them to images (PNG by default)."""
 
     def go():
         from ..codec import Codec
         from ..files import decode_file
 
-        load_options = {"synthesis_threads": None if fast_synthesis else Codec.SYNTHESIS_THREADS}
+        load_options = {"synthesis_threads": None if fast_synthesis else Codec.SYNTHESIS_THREADS, "bf16": bf16}
         options = {"max_pixels": max_pixels, "keep_metadata": not strip, "overwrite": force,
                    "format": fmt.upper() if fmt else None}
         if input != "-" and Path(input).is_dir():
@@ -367,15 +380,16 @@ def _print_summary(doc):
 @click.option("--compare", "compare_png", default=None, help="Also write a side-by-side crop mosaic PNG here.")
 @click.option("--compare-image", default=None, help="Image (path inside FOLDER) for --compare; default the first.")
 @click.option("--compare-bpp", type=float, default=0.2, show_default=True)
+@_bf16_option
 @click.pass_context
 def eval_command(ctx, folder, lambdas, presets, weights, device, json_path, csv_path, save_recon, no_lpips,
-                 compare_png, compare_image, compare_bpp):
+                 compare_png, compare_image, compare_bpp, bf16):
     """Encode and decode every image of FOLDER for real and measure bpp, PSNR, MS-SSIM, LPIPS-HED, time."""
 
     def go():
         from ..evaluation.runner import eval_icisp
 
-        codec, _ = _load_codec(weights, device)
+        codec, _ = _load_codec(weights, device, bf16=bf16)
         lams = list(lambdas) if lambdas and not presets else list(codec.model.cfg.rate_presets)
         doc = eval_icisp(codec, folder, lams, save_recon=save_recon, with_lpips=not no_lpips)
         _print_summary(doc)

@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
+from ..codec import native_bf16
 from ..model import build_model
 from ..weights import load_weights, save_weights
 from .curves import plot_curves
@@ -53,15 +54,6 @@ class TrainOptions:
     semantic: str = "efficientnet-lite0"  # or "dinov2" with semantic_weights
     semantic_weights: str = ""
     loss_weights: dict = field(default_factory=dict)  # stage-2 term -> weight, overriding the paper's
-
-
-def native_bf16(device):
-    """Whether bf16 autocast speeds training up on this device. On CPUs it only pays with native bf16
-    (AVX-512 BF16 / AMX: 1.45x faster per step on Zen 5); on an AVX2-only EPYC the emulated bf16 convolutions
-    were 40x slower than fp32 (forward of 8x128² through `lite`: 22 s vs 0.5 s)."""
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    return device.type == "cpu" and torch.ops.mkldnn._is_mkldnn_bf16_supported()
 
 
 def _set_lr(optimizer, lr):
