@@ -189,3 +189,28 @@ def test_ddp_two_processes_keep_replicas_identical(train_folder, tmp_path):
                              "--master_port", "29517", str(script)], capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "replicas identical after 3 steps" in result.stdout
+
+
+def test_train_plot_draws_one_run_and_compares_several(tmp_path):
+    import json
+
+    from click.testing import CliRunner
+    from PIL import Image
+
+    from icisp_codec.cli.main import cli
+
+    runs = []
+    for name, drift in (("a", 0.0), ("b", 0.5)):
+        folder = tmp_path / name
+        folder.mkdir()
+        val = {p: {"bpp": 0.2 / float(p), "psnr": 25 + drift, "ms_ssim": 0.9, "lpips_hed": 0.15} for p in ("1", "5")}
+        records = [{"step": s, "loss": 1.0 / (s + 1), "bpp": 0.2, "psnr": 30.0} for s in range(0, 30, 10)]
+        records += [{"step": s, "validation": val} for s in (0, 20)]
+        (folder / "log.jsonl").write_text("\n".join(json.dumps(r) for r in records))
+        runs.append(str(folder))
+    for args, png in ((runs[:1], "one.png"), (runs, "both.png")):
+        result = CliRunner().invoke(cli, ["train-plot", *args, "-o", str(tmp_path / png)])
+        assert result.exit_code == 0, result.output
+        assert Image.open(tmp_path / png).size[0] > 400
+    result = CliRunner().invoke(cli, ["train-plot", str(tmp_path), "-o", str(tmp_path / "x.png")])
+    assert result.exit_code == 2  # a folder without log.jsonl

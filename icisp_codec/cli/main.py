@@ -285,6 +285,25 @@ def _parse_loss_weights(ctx, param, values):
     return weights
 
 
+@cli.command(name="train-plot")
+@click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("-o", "--out", "png", required=True, help="PNG to write.")
+def train_plot(runs, png):
+    """Plot training curves from RUNS (run folders or their log.jsonl): one run, all its curves; several,
+    their validation metrics side by side."""
+    from ..train.curves import plot_curves, plot_runs
+
+    logs = [Path(r) / "log.jsonl" if Path(r).is_dir() else Path(r) for r in runs]
+    for log in logs:
+        if not log.is_file():
+            raise click.BadParameter(f"{log} does not exist", param_hint="RUNS")
+    if len(logs) == 1:
+        plot_curves(logs[0], png)
+    else:
+        plot_runs(logs, png)
+    click.echo(f"curves written to {png}", err=True)
+
+
 @cli.command()
 @click.option("--config", type=click.Choice(["lite", "paper", "tiny"]), default="lite", show_default=True)
 @click.option("--data", "data", multiple=True, type=click.Path(file_okay=False),
