@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from icisp_codec.train.loop import TrainOptions, Trainer
+from icisp_codec.train.loop import GAIN_LR_SCALE, TrainOptions, Trainer
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +69,25 @@ def test_resume_takes_the_new_learning_rate(train_folder, tmp_path):
     Trainer(_options(train_folder, tmp_path / "a", max_steps=1)).run()
     resumed = Trainer(_options(train_folder, tmp_path / "a", max_steps=2, resume=True, lr=3e-5))
     assert resumed.step == 1
-    assert [g["lr"] for g in resumed.optimizer.param_groups] == [3e-5]
+    groups = resumed.optimizer.param_groups
+    assert [g["lr"] for g in groups] == pytest.approx([3e-5, 3e-5 * GAIN_LR_SCALE])
+    # the faster group holds exactly the rate gains
+    gains = {id(p) for p in resumed.model.gains.parameters()}
+    assert {id(p) for p in groups[1]["params"]} == gains and not gains & {id(p) for p in groups[0]["params"]}
+
+
+def test_resume_from_a_single_group_optimiser_state(train_folder, tmp_path):
+    """States written before the gains had their own Adam group still resume (with fresh codec moments)."""
+    Trainer(_options(train_folder, tmp_path / "a", max_steps=1)).run()
+    state = torch.load(tmp_path / "a" / "state.pt", weights_only=False)
+    old = state["optimizer"]
+    old["param_groups"] = [dict(old["param_groups"][0], params=[i for g in old["param_groups"]
+                                                                for i in g["params"]])]
+    torch.save(state, tmp_path / "a" / "state.pt")
+    resumed = Trainer(_options(train_folder, tmp_path / "a", max_steps=2, resume=True))
+    assert resumed.step == 1 and len(resumed.optimizer.param_groups) == 2
+    resumed.run()
+    assert resumed.step == 2
 
 
 def test_init_from_weights_continues_the_stage_count(train_folder, tmp_path):

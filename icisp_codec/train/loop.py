@@ -56,9 +56,25 @@ class TrainOptions:
     loss_weights: dict = field(default_factory=dict)  # stage-2 term -> weight, overriding the paper's
 
 
+# The rate gains are one log-scale per latent channel and preset: each sets a whole channel's quantisation
+# step, so at the base rate they barely move (0.1-0.2 in 14 k steps of stage 1, leaving the presets'
+# rate spread at its initial value). They learn at this multiple of --lr.
+GAIN_LR_SCALE = 10.0
+
+
 def _set_lr(optimizer, lr):
     for group in optimizer.param_groups:
-        group["lr"] = lr
+        group["lr"] = lr * group.get("lr_scale", 1.0)
+
+
+def _main_param_groups(model, lr, exclude):
+    """Adam groups for the codec's own parameters: the rate gains at GAIN_LR_SCALE·lr, the rest at lr."""
+    gains, rest = [], []
+    for name, param in model.named_parameters():
+        if name not in exclude:
+            (gains if name.startswith("gains.") else rest).append(param)
+    return [{"params": rest, "lr": lr, "lr_scale": 1.0},
+            {"params": gains, "lr": lr * GAIN_LR_SCALE, "lr_scale": GAIN_LR_SCALE}]
 
 
 def load_training_weights(model, state_dict):
@@ -125,8 +141,8 @@ class Trainer:
             self.forward = torch.nn.parallel.DistributedDataParallel(self.model)
         aux = {n for n, p in self.model.named_parameters() if n.endswith(".quantiles")}
         params = dict(self.model.named_parameters())
-        self.main_params = [params[n] for n in params if n not in aux]
-        self.optimizer = torch.optim.Adam(self.main_params, lr=opts.lr)
+        self.optimizer = torch.optim.Adam(_main_param_groups(self.model, opts.lr, aux))
+        self.main_params = [p for group in self.optimizer.param_groups for p in group["params"]]
         self.aux_params = [params[n] for n in aux]
         self.aux_optimizer = torch.optim.Adam(self.aux_params, lr=opts.aux_lr)
         if opts.stage == 2:
@@ -169,7 +185,11 @@ class Trainer:
     def load_state(self):
         state = torch.load(self.out / "state.pt", map_location=self.device, weights_only=False)
         load_training_weights(self.model, state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        if len(state["optimizer"]["param_groups"]) == len(self.optimizer.param_groups):
+            self.optimizer.load_state_dict(state["optimizer"])
+        else:  # a state from before the gains had their own group: Adam's moments restart, as with --init
+            print("optimiser layout changed since this state was written: codec optimiser state restarts",
+                  file=sys.stderr)
         self.aux_optimizer.load_state_dict(state["aux_optimizer"])
         _set_lr(self.optimizer, self.opts.lr)  # the command line's rate wins, so a schedule is a new --lr
         self.step = state["step"]
