@@ -103,6 +103,25 @@ def test_init_from_weights_continues_the_stage_count(train_folder, tmp_path):
     assert Trainer(_options(train_folder, tmp_path / "d", init=weights, stage=2)).step == 0
 
 
+def test_rate_exponent_weighs_the_rate_by_a_power_of_lambda(train_folder, tmp_path):
+    """--rate-exponent k: the gains still see λ, the loss weighs each sample's rate by λ^k."""
+    trainer = Trainer(_options(train_folder, tmp_path, rate_exponent=2.0))
+    seen = {}
+
+    def recording(key, fn):  # notes the last argument: λ for the model, the rate weight for the loss
+        def call(*args):
+            seen[key] = args[-1]
+            return fn(*args)
+        return call
+
+    trainer.forward = recording("gains", trainer.forward)
+    trainer.objective.generator_loss = recording("rate", trainer.objective.generator_loss)
+    x, lam = trainer.next_batch()
+    trainer.train_step(x, lam)
+    assert torch.equal(seen["gains"], lam) and torch.allclose(seen["rate"], lam**2)
+    assert not torch.allclose(lam**2, lam)  # λ in [1, 5]: the check above could fail
+
+
 def test_discriminator_drives_the_generator(train_folder, tmp_path):
     """The generator's adversarial term must come from D's output on x̂: changing D changes the G loss."""
     trainer = Trainer(_options(train_folder, tmp_path, stage=2))

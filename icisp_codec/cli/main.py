@@ -334,6 +334,9 @@ def train_plot(runs, png):
 @click.option("--loss-weight", "loss_weights", multiple=True, callback=_parse_loss_weights, metavar="TERM=W",
               help="Stage 2: override one term's weight (mse, perceptual, style, adversarial; the paper's "
                    "26, 5, 2000, 0.8), e.g. --loss-weight adversarial=0 to warm the discriminator up. Repeatable.")
+@click.option("--rate-exponent", type=float, default=1.0, show_default=True,
+              help="Weigh the rate by λ^K instead of λ (1: the paper). K > 1 spreads the presets' rates further "
+                   "apart; see docs/training.md.")
 @click.pass_context
 def train(ctx, **kw):
     """Train a model: stage 1 rate + MSE, stage 2 adds perceptual, style and adversarial terms; every λ in

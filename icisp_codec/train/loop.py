@@ -54,6 +54,7 @@ class TrainOptions:
     semantic: str = "efficientnet-lite0"  # or "dinov2" with semantic_weights
     semantic_weights: str = ""
     loss_weights: dict = field(default_factory=dict)  # stage-2 term -> weight, overriding the paper's
+    rate_exponent: float = 1.0  # the loss weighs the rate by λ^k; 1 is the paper's λ·bpp
 
 
 # The rate gains are one log-scale per latent channel and preset: each sets a whole channel's quantisation
@@ -214,8 +215,8 @@ class Trainer:
     # --- one step -----------------------------------------------------------------------------------------
     def train_step(self, x, lam):
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.opts.bf16):
-            out = self.forward(x, lam)
-            loss, terms = self.objective.generator_loss(out, x, lam)
+            out = self.forward(x, lam)  # λ picks the gains; λ^k weighs the rate
+            loss, terms = self.objective.generator_loss(out, x, lam.pow(self.opts.rate_exponent))
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.main_params, 1.0)

@@ -1,6 +1,7 @@
 """Training objectives for the two stages (design/icisp-paper.md §3).
 
-Stage 1: λ·bpp + 435.6·MSE (the paper's λ=0.0067 distortion weight) with λ the per-sample rate weight.
+Stage 1: λ·bpp + 435.6·MSE (the paper's λ=0.0067 distortion weight) with λ the per-sample rate weight
+(λ^k with --rate-exponent k; the loop passes the rate weight in).
 Stage 2: λ·bpp + 26·MSE + 5·perceptual + 2000·style + 0.8·hinge_G(D(x̂, ȳ, x)), and the hinge D loss.
 The adversarial term uses D's output on x̂ (the authors' released script passes x̂ itself, which silently
 disables the GAN; see tests/test_train.py::test_discriminator_drives_the_generator).
@@ -19,10 +20,10 @@ STAGE2_WEIGHTS = {"mse": 0.0004 * 255**2, "perceptual": 5.0, "style": 2000.0, "a
 class Stage1:
     has_discriminator = False
 
-    def generator_loss(self, out, x, lam):
+    def generator_loss(self, out, x, rate_weight):
         bpp = bits_per_pixel(out["likelihoods"], x.shape[-2] * x.shape[-1])
         mse = mse_per_sample(out["x_hat"], x)
-        loss = (lam * bpp + MSE_WEIGHT_STAGE1 * mse).mean()
+        loss = (rate_weight * bpp + MSE_WEIGHT_STAGE1 * mse).mean()
         return loss, {"bpp": bpp.mean().item(), "mse": mse.mean().item(), "psnr": psnr(mse).mean().item()}
 
 
@@ -45,7 +46,7 @@ class Stage2:
         self.discriminator.to(device)
         return self
 
-    def generator_loss(self, out, x, lam):
+    def generator_loss(self, out, x, rate_weight):
         w = self.weights
         x_hat = out["x_hat"].float()
         bpp = bits_per_pixel(out["likelihoods"], x.shape[-2] * x.shape[-1])
@@ -58,7 +59,7 @@ class Stage2:
             adversarial = self._generator_hinge(x_clamped, out["y_bar"].detach().float(), x)
         else:  # D warm-up: D still trains in its own step, but a zero-weight term is not worth its pass
             adversarial = torch.zeros_like(bpp)
-        per_sample = (lam * bpp + w["mse"] * mse + w["perceptual"] * perceptual + w["style"] * style
+        per_sample = (rate_weight * bpp + w["mse"] * mse + w["perceptual"] * perceptual + w["style"] * style
                       + w["adversarial"] * adversarial)
         terms = {"bpp": bpp.mean().item(), "mse": mse.mean().item(), "psnr": psnr(mse).mean().item(),
                  "perceptual": perceptual.mean().item(), "style": style.mean().item(),
