@@ -46,7 +46,8 @@ class Stage2:
         self.discriminator.to(device)
         return self
 
-    def generator_loss(self, out, x, rate_weight):
+    def weighted_terms(self, out, x, rate_weight):
+        """Each term of the generator loss, per sample and already weighted, and the logged statistics."""
         w = self.weights
         x_hat = out["x_hat"].float()
         bpp = bits_per_pixel(out["likelihoods"], x.shape[-2] * x.shape[-1])
@@ -59,12 +60,16 @@ class Stage2:
             adversarial = self._generator_hinge(x_clamped, out["y_bar"].detach().float(), x)
         else:  # D warm-up: D still trains in its own step, but a zero-weight term is not worth its pass
             adversarial = torch.zeros_like(bpp)
-        per_sample = (rate_weight * bpp + w["mse"] * mse + w["perceptual"] * perceptual + w["style"] * style
-                      + w["adversarial"] * adversarial)
-        terms = {"bpp": bpp.mean().item(), "mse": mse.mean().item(), "psnr": psnr(mse).mean().item(),
+        terms = {"rate": rate_weight * bpp, "mse": w["mse"] * mse, "perceptual": w["perceptual"] * perceptual,
+                 "style": w["style"] * style, "adversarial": w["adversarial"] * adversarial}
+        stats = {"bpp": bpp.mean().item(), "mse": mse.mean().item(), "psnr": psnr(mse).mean().item(),
                  "perceptual": perceptual.mean().item(), "style": style.mean().item(),
                  "g_adv": adversarial.mean().item()}
-        return per_sample.mean(), terms
+        return terms, stats
+
+    def generator_loss(self, out, x, rate_weight):
+        terms, stats = self.weighted_terms(out, x, rate_weight)
+        return sum(terms.values()).mean(), stats
 
     def _generator_hinge(self, x_hat, y_bar, x):
         self.discriminator.requires_grad_(False)  # G step: gradients flow through D to x̂, not into D
