@@ -20,7 +20,7 @@ from icisp_codec.train.loop import Trainer, TrainOptions
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", help="run folder holding state.pt (stage 2)")
-    parser.add_argument("--data", default="runs/train-photos")
+    parser.add_argument("--data", help="training photos (default: the run's own)")
     parser.add_argument("--batches", type=int, default=3)
     args = parser.parse_args()
     state = Path(args.run) / "state.pt"
@@ -28,14 +28,14 @@ def main():
     weights = dict(run_options["loss_weights"], adversarial=1.0)
     with tempfile.TemporaryDirectory() as scratch:  # the trainer resumes from (and may write to) its folder
         shutil.copy(state, scratch)
-        trainer = Trainer(TrainOptions(out=scratch, data=[args.data], config=run_options["config"], stage=2,
-                                       resume=True, crop=128, batch=8, threads=1, bf16=False,
-                                       loss_weights=weights, rate_exponent=run_options["rate_exponent"]))
+        data = [args.data] if args.data else run_options["data"]
+        trainer = Trainer(TrainOptions(**dict(run_options, out=scratch, data=data, resume=True, threads=1,
+                                              bf16=False, val="", loss_weights=weights)))
     params = [p for name, p in trainer.model.named_parameters() if name.startswith("g_s.")]
     print("loss weights:", weights)
     for batch in range(args.batches):
         x, lam = trainer.next_batch()
-        terms, _ = trainer.objective.weighted_terms(trainer.model(x, lam), x, lam.pow(trainer.opts.rate_exponent))
+        terms, _ = trainer.objective.weighted_terms(trainer.forward(x, lam), x, trainer.rate_weight(lam))
         norms = []
         for name, term in terms.items():
             if name == "rate":  # the rate does not depend on g_s

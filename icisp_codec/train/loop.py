@@ -214,10 +214,14 @@ class Trainer:
         save_weights(export, self.out / "weights.pt", info={"step": self.step, "stage": self.opts.stage})
 
     # --- one step -----------------------------------------------------------------------------------------
+    def rate_weight(self, lam):
+        """Each sample's weight on the rate term: λ^k (k = --rate-exponent; the paper's k = 1)."""
+        return lam.pow(self.opts.rate_exponent)
+
     def train_step(self, x, lam):
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.opts.bf16):
             out = self.forward(x, lam)  # λ picks the gains; λ^k weighs the rate
-            loss, terms = self.objective.generator_loss(out, x, lam.pow(self.opts.rate_exponent))
+            loss, terms = self.objective.generator_loss(out, x, self.rate_weight(lam))
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.main_params, 1.0)
