@@ -163,10 +163,24 @@ def test_loss_weight_overrides_a_stage2_term(train_folder, tmp_path):
     assert any(not torch.equal(a, b) for a, b in zip(d_before, trainer.d_params))
 
 
+def test_discriminator_only_trains_d_and_leaves_the_codec_untouched(train_folder, tmp_path):
+    """The warm-up after --init: D learns, every codec parameter and buffer (quantiles too) stays bit-equal."""
+    trainer = Trainer(_options(train_folder, tmp_path, stage=2, discriminator_only=True, max_steps=3))
+    codec_before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    d_before = [p.detach().clone() for p in trainer.d_params]
+    trainer.run()
+    assert trainer.step == 3
+    assert all(torch.equal(v, trainer.model.state_dict()[k]) for k, v in codec_before.items())
+    assert any(not torch.equal(a, b) for a, b in zip(d_before, trainer.d_params))
+    with pytest.raises(ValueError, match="stage 2"):
+        Trainer(_options(train_folder, tmp_path / "s1", stage=1, discriminator_only=True))
+
+
 @pytest.mark.parametrize("args, message", [(["--stage", "2", "--loss-weight", "gan=1"], "TERM=W"),
                                            (["--stage", "2", "--loss-weight", "mse=high"], "not a number"),
-                                           (["--stage", "1", "--loss-weight", "mse=1"], "only stage 2")])
-def test_train_rejects_bad_loss_weights(tmp_path, args, message):
+                                           (["--stage", "1", "--loss-weight", "mse=1"], "only stage 2"),
+                                           (["--stage", "1", "--discriminator-only"], "only stage 2")])
+def test_train_rejects_bad_stage2_options(tmp_path, args, message):
     from click.testing import CliRunner
 
     from icisp_codec.cli.main import cli

@@ -55,6 +55,7 @@ class TrainOptions:
     semantic_weights: str = ""
     loss_weights: dict = field(default_factory=dict)  # stage-2 term -> weight, overriding the paper's
     rate_exponent: float = 1.0  # the loss weighs the rate by λ^k; 1 is the paper's λ·bpp
+    discriminator_only: bool = False  # stage 2: the codec is frozen and only D learns (a warm-up)
 
 
 # The rate gains are one log-scale per latent channel and preset, so at the base rate they settle slowly
@@ -112,6 +113,8 @@ def _average_gradients(params, world):
 
 class Trainer:
     def __init__(self, opts: TrainOptions):
+        if opts.discriminator_only and opts.stage != 2:
+            raise ValueError("only stage 2 has a discriminator to train on its own")
         self.opts = opts
         self.out = Path(opts.out)
         self.device = torch.device(opts.device)
@@ -219,6 +222,8 @@ class Trainer:
         return lam.pow(self.opts.rate_exponent)
 
     def train_step(self, x, lam):
+        if self.opts.discriminator_only:
+            return self.discriminator_step(x, lam)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.opts.bf16):
             out = self.forward(x, lam)  # λ picks the gains; λ^k weighs the rate
             loss, terms = self.objective.generator_loss(out, x, self.rate_weight(lam))
@@ -241,6 +246,19 @@ class Trainer:
         self.aux_optimizer.step()
         self.aux_optimizer.zero_grad(set_to_none=True)  # no gradient is carried into the next step
         terms.update(loss=loss.item(), aux=aux_loss.item())
+        return terms
+
+    def discriminator_step(self, x, lam):
+        """A D step against the frozen codec: its forward pass needs no graph, and neither the codec nor its
+        entropy bottleneck's quantiles change, so a warm-up leaves the starting weights exactly as they were."""
+        with torch.no_grad(), torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.opts.bf16):
+            out = self.forward(x, lam)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.opts.bf16):
+            d_loss, terms = self.objective.discriminator_loss(out, x)
+        self.d_optimizer.zero_grad(set_to_none=True)
+        d_loss.backward()
+        _average_gradients(self.d_params, self.world)
+        self.d_optimizer.step()
         return terms
 
     def next_batch(self):
@@ -297,7 +315,7 @@ class Trainer:
                 line += f" {mean['img_per_s']:.2f} img/s"
                 print(("\r" + line) if tty else line, end="" if tty else "\n", file=sys.stderr, flush=True)
                 window, window_start = [], time.time()
-            if self.validator and self.step % o.val_every == 0:
+            if self.validator and self.step % o.val_every == 0 and not o.discriminator_only:
                 self.validate()
                 window_start = time.time()  # validation time is not training throughput
             if self.rank == 0 and time.time() - last_save > 60 * o.checkpoint_minutes:
