@@ -232,13 +232,7 @@ class Trainer:
         torch.nn.utils.clip_grad_norm_(self.main_params, 1.0)
         self.optimizer.step()
         if self.objective.has_discriminator:  # one D step per G step, after it
-            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.opts.bf16):
-                d_loss, d_terms = self.objective.discriminator_loss(out, x)
-            self.d_optimizer.zero_grad(set_to_none=True)
-            d_loss.backward()
-            _average_gradients(self.d_params, self.world)
-            self.d_optimizer.step()
-            terms.update(d_terms)
+            terms.update(self.update_discriminator(out, x))
         aux_loss = self.model.aux_loss()
         self.aux_optimizer.zero_grad(set_to_none=True)
         aux_loss.backward()
@@ -253,6 +247,10 @@ class Trainer:
         entropy bottleneck's quantiles change, so a warm-up leaves the starting weights exactly as they were."""
         with torch.no_grad(), torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.opts.bf16):
             out = self.forward(x, lam)
+        return self.update_discriminator(out, x)
+
+    def update_discriminator(self, out, x):
+        """One optimiser step of D on the codec's output (detached inside discriminator_loss)."""
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.opts.bf16):
             d_loss, terms = self.objective.discriminator_loss(out, x)
         self.d_optimizer.zero_grad(set_to_none=True)
