@@ -353,11 +353,11 @@ def train(ctx, **kw):
         prepare(default)
         data = [str(default)]
     kw["stage"] = int(kw["stage"])
-    if kw["loss_weights"] and kw["stage"] != 2:
-        raise click.BadParameter("only stage 2 has weighted loss terms", param_hint="--loss-weight")
-    if kw["discriminator_only"] and kw["stage"] != 2:
-        raise click.BadParameter("only stage 2 has a discriminator", param_hint="--discriminator-only")
-    trainer = Trainer(TrainOptions(data=data, **kw))
+    try:
+        options = TrainOptions(data=data, **kw)
+    except ValueError as error:  # the options' own consistency checks, reported as a usage error
+        raise click.UsageError(str(error)) from None
+    trainer = Trainer(options)
     click.echo(f"training {trainer.model.cfg.name} from step {trainer.step} -> {trainer.out}", err=True)
     steps = trainer.run()
     click.echo(f"stopped at step {steps}; weights in {trainer.out / 'weights.pt'}", err=True)

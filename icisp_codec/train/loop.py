@@ -57,6 +57,10 @@ class TrainOptions:
     rate_exponent: float = 1.0  # the loss weighs the rate by λ^k; 1 is the paper's λ·bpp
     discriminator_only: bool = False  # stage 2: the codec is frozen and only D learns (a warm-up)
 
+    def __post_init__(self):
+        if self.stage != 2 and (self.loss_weights or self.discriminator_only):
+            raise ValueError("only stage 2 has weighted loss terms and a discriminator")
+
 
 # The rate gains are one log-scale per latent channel and preset, so at the base rate they settle slowly
 # (0.1-0.2 in 14 k steps of stage 1); they learn at this multiple of --lr. Measured in session 8: even so they
@@ -113,8 +117,6 @@ def _average_gradients(params, world):
 
 class Trainer:
     def __init__(self, opts: TrainOptions):
-        if opts.discriminator_only and opts.stage != 2:
-            raise ValueError("only stage 2 has a discriminator to train on its own")
         self.opts = opts
         self.out = Path(opts.out)
         self.device = torch.device(opts.device)
