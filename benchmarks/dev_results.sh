@@ -6,7 +6,8 @@ set -euo pipefail
 out=${1:-runs/results}
 dev=runs/dev
 python -m icisp_codec.evaluation.devset "$dev" > /dev/null
-icisp eval "$dev" --presets --json "$out/icisp-lite.json" \
+# fp32 (--no-bf16): the same figures on every machine, bf16-capable or not
+icisp eval "$dev" --presets --no-bf16 --json "$out/icisp-lite.json" \
   --compare docs/comparison.png --compare-image astronaut.png --compare-bpp 0.3
 icisp bench "$dev" --codecs jpeg,webp,avif,jxl --json "$out"
 icisp report "$out/icisp-lite.json" "$out"/{jpeg,webp,avif,jxl}.json --plot docs/rd-dev.png \

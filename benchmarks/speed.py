@@ -2,7 +2,8 @@
 and compressai's bmshj2018-hyperprior (untrained weights: timing does not depend on them), plus AVIF and
 JPEG XL decode time, GMAC per pixel of each model, and the GFLOP/s each model's encode and decode achieve
 against this machine's measured fp32 matmul peak. Each measurement runs in its own process so that peak RSS
-is its own.
+is its own. `lite-bf16` / `paper-bf16` (in --what) run the transforms under bf16 autocast (`icisp encode
+--bf16`): worth it only on CPUs with native bf16 (AVX-512 BF16, AMX).
 
     LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4 python benchmarks/speed.py [--sizes 768x512,2048x1536]
 """
@@ -29,7 +30,7 @@ def _median_time(fn, repeats):
     return times[len(times) // 2]
 
 
-def measure_icisp(config, width, height, repeats):
+def measure_icisp(config, width, height, repeats, bf16=False):
     import tempfile
     from pathlib import Path
 
@@ -44,7 +45,7 @@ def measure_icisp(config, width, height, repeats):
     model.build_tables()
     with tempfile.TemporaryDirectory() as tmp:
         save_weights(model, Path(tmp) / "w.pt")
-        codec = Codec.load(Path(tmp) / "w.pt", device="cpu")
+        codec = Codec.load(Path(tmp) / "w.pt", device="cpu", bf16=bf16)
     rgb = _image(width, height)
     data, _ = codec.encode(rgb, 2.5)  # warm-up (and the compiled scan's first load)
     codec.decode(data)
@@ -130,8 +131,9 @@ def child(args):
 
     torch.set_num_threads(args.threads)
     width, height = (int(v) for v in args.size.split("x"))
-    if args.what in ("lite", "paper"):
-        result = measure_icisp(args.what, width, height, args.repeats)
+    if args.what.removesuffix("-bf16") in ("lite", "paper"):
+        result = measure_icisp(args.what.removesuffix("-bf16"), width, height, args.repeats,
+                               bf16=args.what.endswith("-bf16"))
     elif args.what == "bmshj2018-hyperprior":
         result = measure_bmshj(width, height, args.repeats)
     else:

@@ -37,14 +37,14 @@ def tiny_weights(tmp_path_factory):
 def tiny_codec(tiny_weights):
     from icisp_codec.codec import Codec
 
-    return Codec.load(tiny_weights, device="cpu")
+    return Codec.load(tiny_weights, device="cpu", bf16=False)  # fp32: the same figures on every CPU
 
 
 @pytest.fixture(scope="session")
 def shipped_codec():
     from icisp_codec.codec import Codec
 
-    return Codec.load(None, device="cpu")
+    return Codec.load(None, device="cpu", bf16=False)
 
 
 @pytest.fixture

@@ -91,8 +91,15 @@ def test_cli_encode_decode_info(tiny_weights, tmp_path):
     assert r.exit_code == 8
 
 
+def test_bf16_is_on_by_default_only_where_native(tiny_weights):
+    from icisp_codec.codec import Codec, native_bf16
+
+    assert Codec.load(tiny_weights, device="cpu").bf16 == native_bf16(torch.device("cpu"))
+    assert Codec.load(tiny_weights, device="cpu", bf16=True).bf16
+
+
 def test_cli_bf16_file_decodes_without_bf16(tiny_weights, tmp_path):
-    """--bf16 changes only the transforms' arithmetic: the file it writes decodes with the default fp32 path,
+    """--bf16 changes only the transforms' arithmetic: the file it writes decodes with the fp32 path,
     and the user is told when bf16 is emulated on this CPU."""
     from icisp_codec.codec import native_bf16
     from icisp_codec.image_io import load_rgb, save_rgb
@@ -104,7 +111,7 @@ def test_cli_bf16_file_decodes_without_bf16(tiny_weights, tmp_path):
     r = runner.invoke(cli, ["encode", str(src), str(tmp_path / "a.icisp"), "--bf16", *common])
     assert r.exit_code == 0, r.output
     assert ("emulated" in r.output) == (not native_bf16(torch.device("cpu")))
-    for flags, name in (([], "fp32.png"), (["--bf16"], "bf16.png")):
+    for flags, name in ((["--no-bf16"], "fp32.png"), (["--bf16"], "bf16.png")):
         r = runner.invoke(cli, ["decode", str(tmp_path / "a.icisp"), str(tmp_path / name), *flags, *common])
         assert r.exit_code == 0, r.output
     assert load_rgb(tmp_path / "fp32.png").shape == load_rgb(tmp_path / "bf16.png").shape == (64, 96, 3)

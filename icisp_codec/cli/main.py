@@ -81,10 +81,11 @@ def _device_option(f):
 
 def _bf16_option(f):
     return click.option(
-        "--bf16", is_flag=True,
-        help="Run the analysis/synthesis transforms in bf16: faster where the CPU computes bf16 natively "
-             "(AVX-512 BF16, AMX) or on CUDA, far slower where it is emulated (AVX2). The symbols' "
-             "probabilities stay exact, so files stay readable by any decoder; pixels differ by rounding.")(f)
+        "--bf16/--no-bf16", default=None,
+        help="Run the analysis/synthesis transforms in bf16. Default: on where the device computes bf16 "
+             "natively (AVX-512 BF16, AMX, CUDA), off where it would be emulated (AVX2: far slower). The "
+             "symbols' probabilities stay exact, so files stay readable by any decoder; pixels differ by "
+             "rounding.")(f)
 
 
 def _load_codec(weights, device, **options):
@@ -99,8 +100,12 @@ def _load_codec(weights, device, **options):
     codec = Codec.load(weights, device, **options)
     if codec.bf16 and not native_bf16(codec.device):
         _say(click.get_current_context(), "icisp: note: --bf16 on a device without native bf16 is emulated and "
-                                          "much slower than fp32")
+                                          "much slower than fp32 (--no-bf16 is the default here)")
     return codec, time.perf_counter() - t
+
+
+def _arithmetic(codec):
+    return codec.device.type + (", bf16" if codec.bf16 else "")
 
 
 def _output_for(input, output, out_option, suffix):
@@ -184,7 +189,7 @@ def encode(ctx, input, output, out_option, lam, preset, target_bpp, target_size,
             _say(ctx, f"icisp: note: {notice}")
         _say(ctx, f"{input}: {report.width}x{report.height}, λ={report.lam:.4g}, {report.file_bytes} bytes, "
                   f"{report.file_bpp:.4f} bpp (payload {report.payload_bpp:.4f}), encoded in {report.seconds:.2f} s "
-                  f"(model loading {load_s:.2f} s, {codec.device.type})")
+                  f"(model loading {load_s:.2f} s, {_arithmetic(codec)})")
 
     _run(ctx, go)
 
@@ -226,7 +231,7 @@ def decode(ctx, input, output, out_option, device, weights, max_pixels, fast_syn
         codec, load_s = _load_codec(weights, device, **load_options)
         report = decode_file(codec, input, dst, **options)
         _say(ctx, f"{input}: {report.width}x{report.height}, {report.file_bytes} bytes, {report.file_bpp:.4f} bpp, "
-                  f"decoded in {report.seconds:.2f} s (model loading {load_s:.2f} s, {codec.device.type})")
+                  f"decoded in {report.seconds:.2f} s (model loading {load_s:.2f} s, {_arithmetic(codec)})")
 
     _run(ctx, go)
 

@@ -69,7 +69,8 @@ def eval_icisp(codec, folder, lambdas, save_recon=None, with_lpips=True):
         judge = Judge(rgb, with_lpips)
         for lam in lambdas:
             records.append(_eval_one(codec, name, rgb, lam, judge, save_recon))
-    info = {"model": codec.model.cfg.name, "weights_id": codec.weights_id.hex(), "device": str(codec.device)}
+    info = {"model": codec.model.cfg.name, "weights_id": codec.weights_id.hex(), "device": str(codec.device),
+            "bf16": codec.bf16}
     return results("icisp-" + codec.model.cfg.name, info, [n for n, _ in images], records)
 
 
