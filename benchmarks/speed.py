@@ -131,9 +131,9 @@ def child(args):
 
     torch.set_num_threads(args.threads)
     width, height = (int(v) for v in args.size.split("x"))
-    if args.what.removesuffix("-bf16") in ("lite", "paper"):
-        result = measure_icisp(args.what.removesuffix("-bf16"), width, height, args.repeats,
-                               bf16=args.what.endswith("-bf16"))
+    config = args.what.removesuffix("-bf16")
+    if config in ("lite", "paper"):
+        result = measure_icisp(config, width, height, args.repeats, bf16=config != args.what)
     elif args.what == "bmshj2018-hyperprior":
         result = measure_bmshj(width, height, args.repeats)
     else:

@@ -72,6 +72,12 @@ def native_bf16(device):
     return device.type == "cpu" and torch.ops.mkldnn._is_mkldnn_bf16_supported()
 
 
+def use_bf16(requested, device):
+    """The bf16 setting to use: the caller's choice, or (None) whether this device computes bf16 natively.
+    One rule for training and coding."""
+    return native_bf16(torch.device(device)) if requested is None else requested
+
+
 @contextlib.contextmanager
 def _torch_threads(count):
     """Run a block with a fixed number of intra-op threads (None: leave as is)."""
@@ -92,11 +98,13 @@ class Codec:
     SYNTHESIS_THREADS = 1
 
     def __init__(self, model, weights_id: bytes, device="cpu", info=None, synthesis_threads=SYNTHESIS_THREADS,
-                 tile_latents=TILE_LATENTS, window_latents=WINDOW_LATENTS, bf16=False):
+                 tile_latents=TILE_LATENTS, window_latents=WINDOW_LATENTS, bf16=None):
         self.model = model.eval()
         # bf16 autocast for the analysis and synthesis transforms only: the context path that decides the
         # symbols stays exact (or fp32), so any decoder reads the file; the pixels differ by rounding.
-        self.bf16 = bf16
+        # None: where the device computes bf16 natively (1.4-1.7x faster transforms on Zen 5 at no
+        # measurable rate or quality cost, docs/portability.md).
+        self.bf16 = use_bf16(bf16, device)
         self.tile_latents = tile_latents  # the encoder's choice, stored in each file
         self.window_latents = window_latents  # transform windows: smaller saves memory (tests use tiny ones)
         self.synthesis_threads = synthesis_threads if torch.device(device).type == "cpu" else None
@@ -118,12 +126,9 @@ class Codec:
 
     @classmethod
     def load(cls, weights=None, device="auto", synthesis_threads=SYNTHESIS_THREADS, bf16=None, **tiling):
-        """bf16: None = where the device computes it natively (1.4-1.7x faster transforms on Zen 5 at no
-        measurable rate or quality cost, docs/portability.md). tiling: tile_latents, window_latents
-        (defaults in tiling.py)."""
+        """tiling: tile_latents, window_latents (defaults in tiling.py)."""
         device = resolve_device(device)
         model, wid, info = load_weights(weights, device)
-        bf16 = native_bf16(device) if bf16 is None else bf16
         return cls(model, wid, device, info, synthesis_threads, bf16=bf16, **tiling)
 
     @property

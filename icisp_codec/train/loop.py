@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from ..codec import native_bf16
+from ..codec import use_bf16
 from ..model import build_model
 from ..weights import load_weights, save_weights
 from .curves import plot_curves
@@ -40,7 +40,7 @@ class TrainOptions:
     aux_lr: float = 1e-3
     max_steps: int = 0  # 0: no step limit
     max_minutes: float = 0.0  # 0: no time limit
-    bf16: bool | None = None  # None: where the hardware computes bf16 natively (native_bf16)
+    bf16: bool | None = None  # None: where the hardware computes bf16 natively (use_bf16)
     threads: int = 0  # 0: all cores
     resume: bool = False
     init: str = ""
@@ -124,8 +124,7 @@ class Trainer:
             import os
 
             self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-        if opts.bf16 is None:
-            self.opts = opts = replace(opts, bf16=native_bf16(self.device))
+        self.opts = opts = replace(opts, bf16=use_bf16(opts.bf16, self.device))
         self.rank, self.world = _init_distributed(self.device)
         if self.rank == 0:
             self.out.mkdir(parents=True, exist_ok=True)
