@@ -4,7 +4,6 @@
     data, report = codec.encode(rgb_uint8, lam=2.5)
     rgb, report = codec.decode(data)
 """
-import contextlib
 import math
 import time
 from dataclasses import dataclass, field
@@ -14,21 +13,23 @@ import torch
 
 from . import image_io
 from .bitstream import Container, parse, serialize
-from .bitstream.container import DEFAULT_MAX_PIXELS, PAD_MULTIPLE, latent_size
-from .coding import SymbolDecoder, SymbolEncoder, symbol_checksum
+from .bitstream.container import DEFAULT_MAX_PIXELS
+from .coding import SubstreamTooShort, TiledSymbolReader, TiledSymbolWriter
+from .device import native_bf16, resolve_device, torch_threads, use_bf16
 from .errors import CorruptFile, DecoderDesync, ModelError, UsageError
-from .model.entropy.hyperprior import Z_TABLE_SET
+from .geometry import PAD_MULTIPLE, hyper_regions, hyper_size, latent_size, tile_grid
+from .model.entropy.hyperprior import Y_TABLE_SET, Z_TABLE_SET
+from .model.rate import check_lambda
 from .model.transforms import SYNTHESIS_TAIL_HALO, local_tail_start
-from .tiling import (SYNTHESIS_BANDS, TILE_LATENTS, WINDOW_LATENTS, analysis_windows, banded, synthesis_windows,
-                     tile_grid)
+from .tiling import SYNTHESIS_BANDS, TILE_LATENTS, WINDOW_LATENTS, analysis_windows, banded, synthesis_windows
 from .weights import load_weights
 
 DEFAULT_PAD_MODE = "replicate"
-Z_PER_Y = 4  # hyper-latent positions are 4x4 latents
 
 
 @dataclass
 class Report:
+    """What coding one image did: the same for encode and decode, from the API and from the file tools."""
     width: int
     height: int
     file_bytes: int
@@ -36,6 +37,8 @@ class Report:
     lam: float
     seconds: float
     estimated_bits: float = math.nan
+    notices: list = field(default_factory=list)  # one line per conversion or choice made on the way
+    warnings: list = field(default_factory=list)  # what went other than asked (a missed size target)
     extra: dict = field(default_factory=dict)
 
     @property
@@ -55,41 +58,6 @@ class Report:
         return self.estimated_bits / self.pixels
 
 
-def resolve_device(device="auto") -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise UsageError("--device cuda: no CUDA device is available")
-    return torch.device(device)
-
-
-def native_bf16(device):
-    """Whether bf16 autocast speeds the networks up on this device. On CPUs it only pays with native bf16
-    (AVX-512 BF16 / AMX: a 1.45x faster training step on Zen 5); on an AVX2-only EPYC emulated bf16 was
-    40x slower than fp32 (forward of 8x128² through `lite`: 22 s vs 0.5 s; a 512² encode 23x)."""
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    return device.type == "cpu" and torch.ops.mkldnn._is_mkldnn_bf16_supported()
-
-
-def use_bf16(requested, device):
-    """The bf16 setting to use: the caller's choice, or (None) whether this device computes bf16 natively.
-    One rule for training and coding."""
-    return native_bf16(torch.device(device)) if requested is None else requested
-
-
-@contextlib.contextmanager
-def _torch_threads(count):
-    """Run a block with a fixed number of intra-op threads (None: leave as is)."""
-    previous = torch.get_num_threads()
-    if count:
-        torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
 class Codec:
     # CPU convolution kernels sum in an order that depends on the thread count, so the float synthesis
     # transform runs with a fixed thread count (its local tail on fixed bands, one single-threaded band per
@@ -102,7 +70,7 @@ class Codec:
         self.model = model.eval()
         # bf16 autocast for the analysis and synthesis transforms only: the context path that decides the
         # symbols stays exact (or fp32), so any decoder reads the file; the pixels differ by rounding.
-        # None: where the device computes bf16 natively (1.4-1.7x faster transforms on Zen 5 at no
+        # None: where the device computes bf16 natively (1.4-1.7x faster transforms on an AMD Zen 5 at no
         # measurable rate or quality cost, docs/portability.md).
         self.bf16 = use_bf16(bf16, device)
         self.tile_latents = tile_latents  # the encoder's choice, stored in each file
@@ -111,8 +79,31 @@ class Codec:
         self.weights_id = weights_id
         self.device = torch.device(device)
         self.info = info or {}
-        self.tables = {name: model.tables(name) for name in ("gaussian", "factorized")}
+        self.tables = model.tables()
         self._engines = {}
+
+    @classmethod
+    def load(cls, weights=None, device="auto", synthesis_threads=SYNTHESIS_THREADS, bf16=None, **tiling):
+        """weights: a name or a path (weights.resolve); tiling: tile_latents, window_latents (tiling.py)."""
+        device = resolve_device(device)
+        model, wid, info = load_weights(weights, device)
+        return cls(model, wid, device, info, synthesis_threads, bf16=bf16, **tiling)
+
+    @property
+    def lambda_range(self):
+        return self.model.gains.lambda_range
+
+    @property
+    def emulated_bf16(self):
+        """bf16 asked for on a device that would emulate it (far slower than fp32)."""
+        return self.bf16 and not native_bf16(self.device)
+
+    def check_lambda(self, lam) -> float:
+        """The float32 value a file stores and the codec codes with; UsageError outside the model's range."""
+        try:
+            return float(np.float32(check_lambda(lam, self.lambda_range)))
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
 
     def engine(self, kind=None):
         """Context engine for coding: exact integer when the model has an integer context path."""
@@ -124,65 +115,69 @@ class Codec:
                 raise ModelError(str(exc)) from None
         return self._engines[kind]
 
-    @classmethod
-    def load(cls, weights=None, device="auto", synthesis_threads=SYNTHESIS_THREADS, bf16=None, **tiling):
-        """tiling: tile_latents, window_latents (defaults in tiling.py)."""
-        device = resolve_device(device)
-        model, wid, info = load_weights(weights, device)
-        return cls(model, wid, device, info, synthesis_threads, bf16=bf16, **tiling)
-
-    @property
-    def lambda_range(self):
-        return self.model.gains.lambda_range
-
-    def check_lambda(self, lam):
-        lo, hi = self.lambda_range
-        if not (lo <= lam <= hi):
-            raise UsageError(f"lambda {lam} is outside the model's range [{lo:g}, {hi:g}]")
-
     # ------------------------------------------------------------------------------------------------
     @torch.no_grad()
     def encode(self, rgb: np.ndarray, lam: float, pad_mode=DEFAULT_PAD_MODE, estimate=False, metadata=None,
                context_path=None):
-        start = time.perf_counter()
-        lam = float(np.float32(lam))  # the file stores float32; code with exactly that value
-        self.check_lambda(lam)
+        start, lam, engine = time.perf_counter(), self.check_lambda(lam), self.engine(context_path)
         height, width = rgb.shape[:2]
         x = image_io.pad(image_io.to_tensor(rgb, self.device), PAD_MULTIPLE, pad_mode)
-        engine = self.engine(context_path)
         estimated_bits = self.estimate_bits(x, lam) if estimate else math.nan
         y = self.model.analyse(x, lam, self._windows(analysis_windows))
         del x  # the largest tensor left: a big photo's entropy coding needs the memory
-        y_bar, groups = self.model.latent_codec.compress(y, engine)
-        grid = tile_grid(*y.shape[-2:], self.tile_latents)
-        encoders = [(SymbolEncoder(self.tables), SymbolEncoder(self.tables)) for _ in grid]
-        crc = 0
-        for table_set, symbols, ids in groups:  # each group is cut into its tiles, in the decoder's order
-            is_z = table_set == Z_TABLE_SET
-            for (rows, cols), (z_stream, y_stream) in zip(_regions(grid, is_z), encoders):
-                block = symbols[..., rows, cols].cpu().numpy()
-                (z_stream if is_z else y_stream).encode(table_set, block, ids[..., rows, cols].cpu().numpy())
-                crc = symbol_checksum([block], crc)
-        tiles = [(z_stream.to_bytes(), y_stream.to_bytes()) for z_stream, y_stream in encoders]
-        container = Container(
-            model=self.model.cfg.name,
-            weights_id=self.weights_id,
-            lam=lam,
-            width=width,
-            height=height,
-            pad_mode=pad_mode,
-            tile_latents=self.tile_latents,
-            context_path=engine.kind,
-            tiles=tiles,
-            metadata=dict(metadata or {}),
-            symbol_crc=crc,
-        )
+        writer = TiledSymbolWriter(self.tables, self._regions(width, height, self.tile_latents))
+        y_bar = self.model.latent_codec.compress(y, writer, engine)
+        container = Container(model=self.model.cfg.name, weights_id=self.weights_id, lam=lam, width=width,
+                              height=height, pad_mode=pad_mode, tile_latents=self.tile_latents,
+                              context_path=engine.kind, tiles=writer.substreams(), metadata=dict(metadata or {}),
+                              symbol_crc=writer.crc)
         data = serialize(container)
-        report = Report(width, height, len(data), container.payload_bytes, lam, time.perf_counter() - start,
-                        estimated_bits)
-        report.extra.update(y_bar=y_bar)
-        return data, report
+        return data, self._report(container, len(data), start, estimated_bits, y_bar=y_bar)
 
+    @torch.no_grad()
+    def decode(self, data: bytes, max_pixels=DEFAULT_MAX_PIXELS):
+        start, container = time.perf_counter(), self.read_header(data, max_pixels)
+        width, height = container.width, container.height
+        try:
+            reader = TiledSymbolReader(self.tables, self._regions(width, height, container.tile_latents),
+                                       container.tiles)
+            z_shape = (1, self.model.cfg.z_channels, *hyper_size(width, height))
+            y_bar = self.model.latent_codec.decompress(z_shape, reader, self.engine(container.context_path))
+        except SubstreamTooShort as exc:
+            raise CorruptFile(str(exc)) from None
+        except ValueError as exc:
+            raise DecoderDesync(f"decoder out of sync with encoder: {exc}") from None
+        if reader.crc != container.symbol_crc:
+            raise DecoderDesync("decoder out of sync with encoder: decoded symbols fail their checksum (the "
+                                "entropy model computed different probabilities here than where the file was made)")
+        x_hat = self.synthesize(y_bar, container.lam)
+        rgb = image_io.to_uint8(image_io.crop(x_hat, height, width))
+        return rgb, self._report(container, len(data), start, container=container, x_hat=x_hat)
+
+    def read_header(self, data: bytes, max_pixels=DEFAULT_MAX_PIXELS) -> Container:
+        container = parse(data, max_pixels=max_pixels)
+        if container.model != self.model.cfg.name or container.weights_id != self.weights_id:
+            raise ModelError(
+                f"file was made by model {container.model!r} with weights {container.weights_id.hex()}; "
+                f"loaded: {self.model.cfg.name!r} {self.weights_id.hex()}"
+            )
+        try:
+            check_lambda(container.lam, self.lambda_range)
+        except ValueError as exc:
+            raise CorruptFile(f"header: {exc}") from None
+        return container
+
+    def _regions(self, width, height, tile_latents):
+        """Each table set's tile regions: z on the hyper-latent grid, y on the latent grid."""
+        grid = tile_grid(*latent_size(width, height), tile_latents)
+        return {Z_TABLE_SET: hyper_regions(grid), Y_TABLE_SET: grid}  # a tile's substreams, in this order
+
+    @staticmethod
+    def _report(header, file_bytes, start, estimated_bits=math.nan, **extra):
+        return Report(header.width, header.height, file_bytes, header.payload_bytes, header.lam,
+                      time.perf_counter() - start, estimated_bits, extra=extra)
+
+    # ------------------------------------------------------------------------------------------------
     @torch.no_grad()
     def estimate_bits(self, x, lam) -> float:
         """The model's own entropy estimate: -sum log2 likelihoods of the quantised latents."""
@@ -213,68 +208,10 @@ class Codec:
         def banded_windows(g_s, y):
             return windows(lambda t: self._banded_synthesis(g_s, t, workers), y)
 
-        with _torch_threads(self.synthesis_threads):
+        with torch_threads(self.synthesis_threads):
             return self.model.synthesize(y_bar, lam, banded_windows if self.synthesis_threads else windows)
 
     def _banded_synthesis(self, g_s, y, workers):
         start = local_tail_start(g_s)
         return banded(self._in_precision(g_s[start:]), g_s[:start](y), SYNTHESIS_BANDS, SYNTHESIS_TAIL_HALO,
                       workers)
-
-    # ------------------------------------------------------------------------------------------------
-    def read_header(self, data: bytes, max_pixels=DEFAULT_MAX_PIXELS) -> Container:
-        container = parse(data, max_pixels=max_pixels)
-        if container.model != self.model.cfg.name or container.weights_id != self.weights_id:
-            raise ModelError(
-                f"file was made by model {container.model!r} with weights {container.weights_id.hex()}; "
-                f"loaded: {self.model.cfg.name!r} {self.weights_id.hex()}"
-            )
-        return container
-
-    @torch.no_grad()
-    def decode(self, data: bytes, max_pixels=DEFAULT_MAX_PIXELS):
-        start = time.perf_counter()
-        container = self.read_header(data, max_pixels)
-        latent_rows, latent_cols = latent_size(container.width, container.height)
-        grid = tile_grid(latent_rows, latent_cols, container.tile_latents)
-        try:
-            decoders = [(SymbolDecoder(self.tables, z), SymbolDecoder(self.tables, y)) for z, y in container.tiles]
-        except ValueError as exc:
-            raise CorruptFile(str(exc)) from None
-        crc = 0
-
-        def read_symbols(table_set, ids):
-            nonlocal crc
-            is_z = table_set == Z_TABLE_SET
-            symbols = torch.empty_like(ids)
-            for (rows, cols), (z_stream, y_stream) in zip(_regions(grid, is_z), decoders):
-                block_ids = ids[..., rows, cols]
-                try:
-                    block = (z_stream if is_z else y_stream).decode(table_set, block_ids.cpu().numpy())
-                except (ValueError, RuntimeError) as exc:
-                    raise DecoderDesync(f"decoder out of sync with encoder: {exc}") from None
-                crc = symbol_checksum([block], crc)
-                symbols[..., rows, cols] = torch.from_numpy(block).view(block_ids.shape)
-            return symbols
-
-        z_shape = (1, self.model.cfg.z_channels, latent_rows // Z_PER_Y, latent_cols // Z_PER_Y)
-        y_bar = self.model.latent_codec.decompress(read_symbols, z_shape, self.engine(container.context_path))
-        if crc != container.symbol_crc:
-            raise DecoderDesync(
-                "decoder out of sync with encoder: decoded symbols fail their checksum "
-                "(the entropy model computed different probabilities here than where the file was made)"
-            )
-        x_hat = self.synthesize(y_bar, container.lam)
-        rgb = image_io.to_uint8(image_io.crop(x_hat, container.height, container.width))
-        report = Report(container.width, container.height, len(data), container.payload_bytes, container.lam,
-                        time.perf_counter() - start)
-        report.extra.update(container=container, x_hat=x_hat)
-        return rgb, report
-
-
-def _regions(grid, hyper):
-    """A tile grid's regions on the latent grid, or on the hyper-latent grid (4x coarser)."""
-    if not hyper:
-        return grid
-    return [(slice(r.start // Z_PER_Y, -(-r.stop // Z_PER_Y)), slice(c.start // Z_PER_Y, -(-c.stop // Z_PER_Y)))
-            for r, c in grid]

@@ -3,6 +3,7 @@
 Reading and writing go through Pillow. Torch is imported only by the tensor helpers, so reading headers
 and listing files stays light.
 """
+import errno
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .errors import InputError, UnsupportedInput
+from .errors import CorruptFile, InputError, UnsupportedInput, WriteError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".pnm", ".bmp"}
 
@@ -26,23 +27,53 @@ class LoadedImage:
     notices: list = field(default_factory=list)  # one line per conversion that was made
 
 
-def _open(path):
+# JPEG keeps EXIF in one APP1 segment: at most 65,533 bytes of payload.
+JPEG_EXIF_LIMIT = 65533
+
+
+def _open(path, name=None):
+    """Open and decode an image file (or file object); `name` is what messages call it."""
+    name = name or path
     try:
         im = Image.open(path)
         im.load()
         return im
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
     except Image.DecompressionBombError as exc:
-        raise UnsupportedInput(f"{path}: {exc}") from None
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise UnsupportedInput(f"{path}: cannot read as an image ({exc})") from None
+        raise UnsupportedInput(f"{name}: {exc}") from None
+    except OSError as exc:
+        if exc.errno is not None:  # the file system's refusal (missing, a folder, a loop, no permission, ...)
+            reason = "no such file" if exc.errno == errno.ENOENT else exc.strerror
+            raise InputError(f"{name}: {reason}") from None
+        raise UnsupportedInput(f"{name}: cannot read as an image ({exc})") from None
+    except (SyntaxError, ValueError) as exc:
+        raise UnsupportedInput(f"{name}: cannot read as an image ({exc})") from None
 
 
-def load_image(path, keep_metadata=True) -> LoadedImage:
+def _to_8_bits(im, name):
+    """A high-precision single-channel image (16/32-bit integer, float) as 8-bit grayscale, scaled by the
+    range its values actually use: [0, 1] floats and 16-bit integers are the conventions met in practice."""
+    values = np.asarray(im, dtype=np.float64)
+    if not np.isfinite(values).all():
+        raise UnsupportedInput(f"{name}: the image holds non-finite values (NaN or infinity)")
+    low, high = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
+    if low < 0 or high > 65535:
+        raise UnsupportedInput(f"{name}: pixel values span [{low:g}, {high:g}], not a range icisp knows "
+                               f"(0-1, 0-255 or 0-65535); convert the image to 8 or 16 bits first")
+    if im.mode == "F" and high <= 1.0:
+        scale, span = 255.0, "[0, 1]"
+    elif high <= 255 and im.mode not in ("I;16", "I;16B", "I;16L", "I;16N"):
+        scale, span = 1.0, "[0, 255]"
+    else:
+        scale, span = 255.0 / 65535.0, "[0, 65535]"
+    notice = f"values read as {span} and reduced to 8 bits per channel"
+    return Image.fromarray(np.round(values * scale).clip(0, 255).astype(np.uint8)), notice
+
+
+def load_image(path, keep_metadata=True, name=None) -> LoadedImage:
     """Read the first frame of an image as 8-bit RGB, with its ICC profile, EXIF and alpha channel as
     metadata chunks (alpha is carried losslessly), and a notice for every conversion made."""
-    im = _open(path)
+    name = name or path
+    im = _open(path, name)
     notices, metadata = [], {}
     if getattr(im, "n_frames", 1) > 1:
         notices.append(f"animated image: only the first of {im.n_frames} frames is coded")
@@ -65,8 +96,8 @@ def load_image(path, keep_metadata=True) -> LoadedImage:
         kind = {"L": "grayscale", "P": "palette", "CMYK": "CMYK", "I;16": "16-bit", "I": "32-bit integer",
                 "F": "floating-point", "1": "bilevel"}.get(im.mode, im.mode)
         if im.mode.startswith("I") or im.mode == "F":
-            im = Image.fromarray((np.asarray(im, dtype=np.float64) / 256).clip(0, 255).astype(np.uint8))
-            notices.append(f"{kind} image reduced to 8 bits per channel")
+            im, notice = _to_8_bits(im, name)
+            notices.append(f"{kind} image: {notice}")
         notices.append(f"{kind} image converted to RGB")
         im = im.convert("RGB")
     return LoadedImage(np.asarray(im, dtype=np.uint8).copy(), metadata, notices)
@@ -77,21 +108,40 @@ def load_rgb(path) -> np.ndarray:
     return load_image(path, keep_metadata=False).rgb
 
 
-def encode_image(rgb: np.ndarray, format: str, metadata=None) -> bytes:
-    """Write an image to bytes in a Pillow format, restoring ICC profile, EXIF and alpha where it can."""
-    metadata = metadata or {}
+def _alpha(chunk, size):
+    """The stored alpha plane, checked against the image size before it is decoded (a chunk is file data:
+    it may be damaged or hostile)."""
+    try:
+        alpha = Image.open(io.BytesIO(chunk), formats=["PNG"])
+        if alpha.size != size:
+            raise CorruptFile(f"alpha chunk of {alpha.size[0]}x{alpha.size[1]} for a {size[0]}x{size[1]} image")
+        alpha.load()
+        return alpha.convert("L")
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise CorruptFile(f"alpha chunk is not a valid PNG ({exc})") from None
+
+
+def encode_image(rgb: np.ndarray, format: str, metadata=None):
+    """-> (bytes, notices): an image in a Pillow format, restoring ICC profile, EXIF and alpha where the
+    format can hold them."""
+    metadata, notices = metadata or {}, []
     im = Image.fromarray(rgb, mode="RGB")
     if ALPHA_TAG in metadata and format in ("PNG", "WEBP", "TIFF"):
-        alpha = Image.open(io.BytesIO(metadata[ALPHA_TAG]))
-        im.putalpha(alpha.convert("L"))
+        im.putalpha(_alpha(metadata[ALPHA_TAG], im.size))
     options = {}
     if ICC_TAG in metadata:
         options["icc_profile"] = metadata[ICC_TAG]
     if EXIF_TAG in metadata and format in ("PNG", "JPEG", "WEBP", "TIFF"):
-        options["exif"] = metadata[EXIF_TAG]
+        if format == "JPEG" and len(metadata[EXIF_TAG]) > JPEG_EXIF_LIMIT:
+            notices.append(f"EXIF of {len(metadata[EXIF_TAG])} bytes dropped: JPEG holds at most {JPEG_EXIF_LIMIT}")
+        else:
+            options["exif"] = metadata[EXIF_TAG]
     buffer = io.BytesIO()
-    im.save(buffer, format=format, **options)
-    return buffer.getvalue()
+    try:
+        im.save(buffer, format=format, **options)
+    except (OSError, ValueError, KeyError) as exc:
+        raise WriteError(f"cannot write {format}: {exc}") from None
+    return buffer.getvalue(), notices
 
 
 def save_rgb(array: np.ndarray, path, format=None) -> None:

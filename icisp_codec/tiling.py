@@ -26,22 +26,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import torch
 
-from .bitstream.container import LATENT_STRIDE
+from .geometry import LATENT_STRIDE, spans
 
 TILE_LATENTS = 64
 WINDOW_LATENTS = 64
 MARGIN_LATENTS = 4
 SYNTHESIS_BANDS = 2
-
-
-def spans(length, size):
-    """[(start, stop), ...] cutting 0..length into pieces of `size` (the last may be shorter)."""
-    return [(start, min(start + size, length)) for start in range(0, length, size)]
-
-
-def tile_grid(height, width, size):
-    """Coding tiles of a latent grid in raster order, as (row slice, column slice) pairs."""
-    return [(slice(r0, r1), slice(c0, c1)) for r0, r1 in spans(height, size) for c0, c1 in spans(width, size)]
 
 
 def windowed(transform, x, core, margin, scale):

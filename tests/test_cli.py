@@ -53,13 +53,13 @@ def test_batch_mirrors_the_tree_reports_failures_and_exits_nonzero(run, tmp_path
 
 
 def test_shards_partition_the_files(tmp_path):
-    from icisp_codec.batch import plan
+    from icisp_codec.cli.batch import plan
 
     src = tmp_path / "in"
     src.mkdir()
     for i in range(20):
         (src / f"{i}.png").write_bytes(b"")
-    shards = [{s.name for s, _ in plan(src, tmp_path / "o", False, shard=(i, 3))} for i in range(3)]
+    shards = [{s.name for s, _ in plan(src, tmp_path / "o", False, shard=(i, 3)).jobs} for i in range(3)]
     assert set().union(*shards) == {f"{i}.png" for i in range(20)}
     assert sum(len(s) for s in shards) == 20
 
@@ -146,8 +146,14 @@ def test_hostile_and_damaged_files_get_their_own_exit_codes(run, photo, tmp_path
 
 
 def test_version_lists_weights_ids():
-    r = CliRunner().invoke(cli, ["--version"])
-    assert r.exit_code == 0 and "icisp" in r.output
+    import hashlib
+
+    from icisp_codec.weights import WEIGHTS_DIR
+
+    shipped_id = hashlib.sha256((WEIGHTS_DIR / "lite.pt").read_bytes()).hexdigest()[:16]
+    for flag in ("--version", "-V"):
+        r = CliRunner().invoke(cli, [flag])
+        assert r.exit_code == 0 and r.output.startswith("icisp ") and shipped_id in r.output
 
 
 def test_unreadable_input_and_missing_weights_codes(run, tmp_path):

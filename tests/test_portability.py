@@ -10,20 +10,31 @@ from . import int64_reference
 from .conftest import dev_image
 
 
+class _Recorder:
+    """A symbol writer that keeps the groups instead of coding them."""
+
+    def __init__(self):
+        self.groups = []
+
+    def write(self, table_set, symbols, rows):
+        self.groups.append((table_set, torch.from_numpy(symbols), rows))
+
+
 def _latents(codec, name, lam=2.5):
     """Real hyper-latent symbols and the first latent slice's symbols of a development image."""
+    from icisp_codec.geometry import PAD_MULTIPLE
     from icisp_codec.image_io import pad, to_tensor
-    from icisp_codec.model import PAD_MULTIPLE
 
     x = pad(to_tensor(dev_image(name)), PAD_MULTIPLE, "replicate")
+    recorder = _Recorder()
     with torch.no_grad():
-        _, groups = codec.model.latent_codec.compress(codec.model.analyse(x, lam), codec.engine("integer"))
-    return groups[0][1], groups[1][1]
+        codec.model.latent_codec.compress(codec.model.analyse(x, lam), recorder, codec.engine("integer"))
+    return recorder.groups[0][1], recorder.groups[1][1]
 
 
 def _first_slice_params(codec, z_symbols):
     engine = codec.engine("integer")
-    medians = codec.model.latent_codec.entropy_bottleneck._get_medians()
+    medians = codec.model.latent_codec.z_codec.medians
     with torch.no_grad():
         means, scales = engine.hyper(z_symbols, medians)
         mu, rows = engine.slice_params(0, [means], [scales])
@@ -35,7 +46,7 @@ def test_integer_path_matches_an_independent_int64_implementation(shipped_codec,
     z_symbols, _ = _latents(shipped_codec, name)
     means, scales, mu, rows = _first_slice_params(shipped_codec, z_symbols)
     codec = shipped_codec.model.latent_codec
-    medians = codec.entropy_bottleneck._get_medians().detach().numpy().reshape(-1, 1, 1)
+    medians = codec.z_codec.medians.detach().numpy().reshape(-1, 1, 1)
     z_int = z_symbols[0].numpy().astype(np.int64) * 256 + np.round(medians.astype(np.float64) * 256).astype(np.int64)
     hyper = int64_reference.run(codec.h_s.trunk, z_int)
     ref_means, ref_scales = np.split(hyper, 2, axis=0)
@@ -43,7 +54,7 @@ def test_integer_path_matches_an_independent_int64_implementation(shipped_codec,
     assert np.array_equal(ref_scales, scales[0].numpy().astype(np.int64))
     ref_mu = int64_reference.run(codec.y_codec.mean_nets[0], ref_means)
     ref_sigma = int64_reference.run(codec.y_codec.scale_nets[0], ref_scales)
-    ref_rows = (ref_sigma[..., None] >= codec.scale_thresholds.numpy()).sum(-1)
+    ref_rows = (ref_sigma[..., None] >= codec.y_codec.scale_thresholds.numpy()).sum(-1)
     assert np.array_equal(ref_mu, mu[0].numpy().astype(np.int64))
     assert np.array_equal(ref_rows, rows[0].numpy())
     print(f"{name}: {ref_mu.size} means and scale rows identical (numpy int64 vs torch float64)")

@@ -4,15 +4,17 @@ and any tool can read headers without torch.
 All integers little-endian. A parser checks lengths before it slices and the CRC before it trusts anything,
 and refuses declared sizes above a pixel limit before any large allocation happens downstream.
 """
+import math
 import struct
 import zlib
 from dataclasses import dataclass, field
 
 from ..errors import CorruptFile
+from ..geometry import padded_size, tile_count, valid_tile_size
 
 MAGIC = b"ICSP"
 FORMAT_VERSION = 2
-DEFAULT_MAX_PIXELS = 1 << 28  # 268 MP, as avifdec's default size limit
+DEFAULT_MAX_PIXELS = 1 << 28  # 268 MP, as avifdec's default size limit; checked on the padded size
 
 PAD_MODES = ("zero", "replicate")
 CONTEXT_PATHS = ("float", "integer")
@@ -55,22 +57,6 @@ class Container:
             "metadata": {tag: len(data) for tag, data in self.metadata.items()},
             "symbol_crc32": f"{self.symbol_crc:08x}",
         }
-
-
-# The model's geometry, which the format depends on: one latent per 16x16 pixels, and images padded to
-# multiples of 64 px (every state-space block halves its input down to the hyper-analysis at 1/64).
-LATENT_STRIDE = 16
-PAD_MULTIPLE = 64
-
-
-def latent_size(width, height):
-    """(rows, columns) of the latent grid of a width x height image."""
-    return -(-height // PAD_MULTIPLE) * PAD_MULTIPLE // LATENT_STRIDE, -(-width // PAD_MULTIPLE) * PAD_MULTIPLE // LATENT_STRIDE
-
-
-def tile_count(width, height, tile_latents):
-    rows, cols = latent_size(width, height)
-    return -(-rows // tile_latents) * -(-cols // tile_latents)
 
 
 def _chunks(items, tag_size):
@@ -142,9 +128,13 @@ def parse(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Container:
         raise CorruptFile(f"unknown padding mode {pad}")
     if width == 0 or height == 0:
         raise CorruptFile("image has zero width or height")
-    if width * height > max_pixels:
-        raise CorruptFile(f"image of {width}x{height} exceeds the limit of {max_pixels} pixels (--max-pixels)")
-    if tile_latents == 0 or tile_latents % 4:
+    rows, cols = padded_size(height, width)  # what the decoder allocates and computes
+    if rows * cols > max_pixels:
+        raise CorruptFile(f"image of {width}x{height} ({cols}x{rows} padded) exceeds the limit of {max_pixels} "
+                          f"pixels (--max-pixels)")
+    if not (math.isfinite(lam) and lam > 0):
+        raise CorruptFile(f"rate weight λ={lam} in the header is not a positive number")
+    if not valid_tile_size(tile_latents):
         raise CorruptFile(f"coding tile size {tile_latents} is not a positive multiple of 4")
     metadata = r.chunks(4)
     count = r.u32()

@@ -1,16 +1,18 @@
-"""`icisp` commands. Heavy imports (torch) happen inside the commands that need them, so `icisp info` and
-`icisp --help` stay fast and torch-free."""
+"""`icisp` commands: a thin layer over the library (codec.py) and the file tools beside it (files.py,
+batch.py, rate_control.py, models.py). Heavy imports (torch) happen inside the commands that need them, so
+`icisp info`, `icisp models`, `--version` and `--help` stay fast and torch-free. Every command reports errors
+as one line with its documented exit code (README, "Exit codes"); -v adds the traceback."""
+import functools
 import json
+import math
 import sys
-import time
 from pathlib import Path
 
 import click
 
 from .. import __version__
 from ..errors import IcispError
-
-PRESETS = {"low": 5.0, "medium": 2.5, "high": 1.5, "best": 1.0}  # the paper's four rate weights
+from ..model.config import DEFAULT_LAMBDA, PRESETS
 
 
 def _fail(exc: IcispError, verbose: bool):
@@ -22,28 +24,33 @@ def _fail(exc: IcispError, verbose: bool):
     sys.exit(exc.exit_code)
 
 
-def _run(ctx, fn):
-    """Run a command body: documented exit codes and one-line messages (tracebacks only with -v)."""
-    try:
-        return fn()
-    except click.ClickException:  # usage errors: click prints them and exits 2
-        raise
-    except IcispError as exc:
-        _fail(exc, ctx.obj["verbose"])
-    except KeyboardInterrupt:
-        click.echo("icisp: interrupted", err=True)
-        sys.exit(130)
-    except Exception as exc:  # a bug: still one line unless -v
-        internal = IcispError(f"internal error: {type(exc).__name__}: {exc} (run with -v for the traceback)")
-        _fail(internal, ctx.obj["verbose"])
+def handled(command):
+    """Run a command body with the documented exit codes and one-line messages (tracebacks with -v)."""
+
+    @functools.wraps(command)
+    def run(*args, **kwargs):
+        verbose = (click.get_current_context().find_root().obj or {}).get("verbose", False)
+        try:
+            return command(*args, **kwargs)
+        except click.ClickException:  # usage errors: click prints them and exits 2
+            raise
+        except IcispError as exc:
+            _fail(exc, verbose)
+        except KeyboardInterrupt:
+            click.echo("icisp: interrupted", err=True)
+            sys.exit(130)
+        except Exception as exc:  # a bug: still one line unless -v
+            _fail(IcispError(f"internal error: {type(exc).__name__}: {exc} (run with -v for the traceback)"), verbose)
+
+    return run
 
 
 def _version_message():
-    from ..weights import shipped_weights, weights_id
+    from ..weights import catalog
 
     lines = [f"icisp {__version__}"]
-    for name, path in shipped_weights().items():
-        lines.append(f"  weights {name}: {weights_id(path.read_bytes()).hex()}")
+    for entry in catalog():
+        lines.append(f"  weights {entry.name} ({entry.origin}): {entry.id.hex()}")
     return "\n".join(lines)
 
 
@@ -53,30 +60,73 @@ def _print_version(ctx, param, value):
         ctx.exit()
 
 
+# --- option checks: a bad value is a usage error (exit 2) before any work ---------------------------------
+def _positive_finite(ctx, param, value):
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise click.BadParameter(f"{value} is not a positive number")
+    return value
+
+
+def _output_format(ctx, param, value):
+    if value is None:
+        return None
+    from PIL import Image
+
+    Image.init()
+    if value.upper() not in Image.SAVE:
+        raise click.BadParameter(f"{value!r} is not a format Pillow can write (e.g. PNG, TIFF, WEBP, JPEG)")
+    return value.upper()
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_print_version,
-              help="Show the version and the ids of the shipped weights.")
+@click.option("-V", "--version", is_flag=True, expose_value=False, is_eager=True, callback=_print_version,
+              help="Show the version and the ids of the shipped and installed weights.")
 @click.option("-v", "--verbose", is_flag=True, help="Show tracebacks on errors.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
-@click.option("--threads", type=int, default=0, help="CPU threads for the networks (default: all cores).")
+@click.option("--threads", type=click.IntRange(min=0), default=0,
+              help="CPU threads for the networks (default: all cores).")
 @click.pass_context
 def cli(ctx, verbose, quiet, threads):
     """icisp: learned perceptual image codec (ICISP) for CPUs and GPUs."""
     ctx.ensure_object(dict)
-    ctx.obj["verbose"] = verbose
-    ctx.obj["quiet"] = quiet
-    ctx.obj["threads"] = threads
+    ctx.obj.update(verbose=verbose, quiet=quiet, threads=threads)
 
 
-def _lambda_option(f):
+def _say(ctx, message):
+    if not ctx.find_root().obj.get("quiet"):
+        click.echo(message, err=True)
+
+
+def _report_lines(ctx, report):
+    for notice in report.notices:
+        _say(ctx, f"icisp: note: {notice}")
+    for warning in report.warnings:
+        click.echo(f"icisp: warning: {warning}", err=True)
+
+
+def _rate_options(f):
+    f = click.option("--quality", type=click.FloatRange(0, 100), default=None,
+                     help="Quality 0-100 (higher: better, more bytes), as cjxl/avifenc/cwebp: mapped "
+                          "monotonically onto the model's λ range (100 = the smallest λ).")(f)
     f = click.option("--preset", type=click.Choice(list(PRESETS)), default=None,
-                     help="Named rate: low=5, medium=2.5, high=1.5, best=1 (the paper's rate weights).")(f)
-    return click.option("--lambda", "lam", type=float, default=None,
-                        help="Rate weight λ in [1, 5]: larger means fewer bits. Default 2.5.")(f)
+                     help="Named rate: " + ", ".join(f"{k}={v:g}" for k, v in PRESETS.items())
+                          + " (the paper's rate weights).")(f)
+    return click.option("--lambda", "lam", type=float, default=None, callback=_positive_finite,
+                        help=f"Rate weight λ (larger: fewer bits), within the model's range ([1, 5] for the "
+                             f"shipped weights). Default {DEFAULT_LAMBDA:g}.")(f)
 
 
 def _device_option(f):
-    return click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)(f)
+    return click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+                        help="Where the networks run.")(f)
+
+
+def _weights_option(f):
+    return click.option("--weights", default=None,
+                        help="Weights: a name (shipped or installed, see `icisp models`; a configuration name "
+                             "such as 'paper' means all its installed fixed-rate models) or a path (it "
+                             "contains '/' or ends in .pt). Encode default: lite; decode default: the "
+                             "weights the file was made with.")(f)
 
 
 def _bf16_option(f):
@@ -88,20 +138,29 @@ def _bf16_option(f):
              "rounding.")(f)
 
 
-def _load_codec(weights, device, **options):
-    import torch
+def _batch_options(f):
+    f = click.option("-j", "--jobs", type=click.IntRange(min=1), default=1, show_default=True,
+                     help="Parallel processes for a folder (each with CPU threads / jobs threads).")(f)
+    f = click.option("--shard", default=None, help="I/N: code only a deterministic 1/N of a folder's files.")(f)
+    f = click.option("--skip-existing", is_flag=True, help="In a folder, skip files whose output exists.")(f)
+    return click.option("--json", "json_path", default=None, help="Write a JSON summary (folders) here.")(f)
 
-    from ..codec import Codec, native_bf16
 
-    threads = click.get_current_context().find_root().obj.get("threads")
+def _codecs(ctx, weights, device, **options):
+    from .models import Codecs
+
+    threads = ctx.find_root().obj.get("threads")
     if threads:
+        import torch
+
         torch.set_num_threads(threads)
-    t = time.perf_counter()
-    codec = Codec.load(weights, device, **options)
-    if codec.bf16 and not native_bf16(codec.device):
-        _say(click.get_current_context(), "icisp: note: --bf16 on a device without native bf16 is emulated and "
-                                          "much slower than fp32 (--no-bf16 is the default here)")
-    return codec, time.perf_counter() - t
+    return Codecs(weights, device, **options)
+
+
+def _check_bf16(ctx, codec):
+    if codec.emulated_bf16:
+        _say(ctx, "icisp: note: --bf16 on a device without native bf16 is emulated and much slower than fp32 "
+                  "(--no-bf16 is the default here)")
 
 
 def _arithmetic(codec):
@@ -119,160 +178,178 @@ def _output_for(input, output, out_option, suffix):
     return str(Path(input).with_suffix(suffix))
 
 
-def _batch(ctx, input, out_dir, decode, fn, options, weights, device, jobs, shard, skip_existing, json_path,
-           load_options=None):
-    from ..batch import parse_shard, plan, run
+def _batch(ctx, input, out_dir, decode, fn, options, codecs, jobs, shard, skip_existing, json_path):
+    import os
+
+    from .batch import parse_shard, plan, run
 
     if not out_dir:
         raise click.UsageError("a folder INPUT needs an output folder (OUTPUT or -o)")
-    tasks = plan(input, out_dir, decode, shard=parse_shard(shard) if shard else None, skip_existing=skip_existing)
-    load_kwargs = {"weights": weights, "device": device, **(load_options or {})}
-    codec = None if jobs > 1 else _load_codec(weights, device, **(load_options or {}))[0]
-    import os
-
-    summary = run(tasks, fn, options, codec=codec, load_kwargs=load_kwargs, workers=jobs, cpu_count=os.cpu_count() or 1)
+    planned = plan(input, out_dir, decode, shard=parse_shard(shard) if shard else None, skip_existing=skip_existing)
+    quiet = ctx.find_root().obj.get("quiet")
+    summary = run(planned, fn, options, codecs, workers=jobs, cpu_count=os.cpu_count() or 1, progress=not quiet)
     if json_path:
         _write_json(summary, json_path)
-    if not ctx.obj.get("quiet"):
-        bpp = f", mean {summary['mean_bpp']:.4f} bpp, total {summary['total_bpp']:.4f} bpp" if summary["succeeded"] else ""
-        click.echo(f"{summary['succeeded']}/{summary['files']} files, {summary['total_bytes']} bytes{bpp}, "
-                   f"{summary['seconds']:.1f} s", err=True)
     for failure in summary["failed"]:
         click.echo(f"icisp: error: {failure['error']}", err=True)
+    for result in summary["results"]:
+        for warning in result.get("warnings", []):
+            click.echo(f"icisp: warning: {result['file']}: {warning}", err=True)
+    bpp = f", mean {summary['mean_bpp']:.4f} bpp, total {summary['total_bpp']:.4f} bpp" if summary["succeeded"] else ""
+    skipped = f", {summary['skipped']} skipped (output exists)" if summary["skipped"] else ""
+    _say(ctx, f"{summary['succeeded']}/{summary['files']} files{skipped}, {summary['total_bytes']} bytes{bpp}, "
+              f"{summary['seconds']:.1f} s")
     if summary["failed"]:
         sys.exit(1)
 
 
-def _say(ctx, message):
-    if not ctx.obj.get("quiet"):
-        click.echo(message, err=True)
+ENCODE_EXAMPLES = """
+\b
+Examples:
+  icisp encode photo.png photo.icisp --preset medium
+  icisp encode photo.png photo.icisp --target-size 20000 --strict
+  icisp encode photos/ -o coded/ --quality 60 -j 2
+"""
 
 
-@cli.command()
+@cli.command(epilog=ENCODE_EXAMPLES)
 @click.argument("input", type=click.Path())
 @click.argument("output", required=False, type=click.Path())
 @click.option("-o", "--out", "out_option", default=None, help="Output file or, for a folder INPUT, output folder.")
-@_lambda_option
-@click.option("--target-bpp", type=float, default=None, help="Find λ for this file bpp (bisection).")
-@click.option("--target-size", type=int, default=None, help="Find λ for this file size in bytes (bisection).")
-@click.option("--strict", is_flag=True, help="With a target: never exceed it.")
+@_rate_options
+@click.option("--target-bpp", type=float, default=None, callback=_positive_finite,
+              help="Find λ for this file bpp (whole file, metadata included).")
+@click.option("--target-size", type=click.IntRange(min=1), default=None,
+              help="Find λ for this file size in bytes.")
+@click.option("--strict", is_flag=True, help="With a target: never exceed it (an error if it cannot be met).")
 @_device_option
-@click.option("--weights", default=None, help="Weights name (in weights/) or file. Default: lite.")
-@click.option("--pad", "pad_mode", type=click.Choice(["replicate", "zero"]), default="replicate", show_default=True)
+@_weights_option
+@click.option("--pad", "pad_mode", type=click.Choice(["replicate", "zero"]), default="replicate", show_default=True,
+              help="How the image is padded to multiples of 64 px.")
 @click.option("--strip", is_flag=True, help="Drop ICC profile and EXIF instead of keeping them in the file.")
-@click.option("-j", "--jobs", type=int, default=1, show_default=True, help="Parallel processes for a folder.")
-@click.option("--shard", default=None, help="I/N: code only a deterministic 1/N of a folder's files.")
-@click.option("--skip-existing", is_flag=True, help="In a folder, skip files whose output exists.")
-@click.option("--json", "json_path", default=None, help="Write a JSON summary (folders) here.")
-@click.option("-f", "--force", is_flag=True, help="Overwrite outputs that exist.")
+@_batch_options
+@click.option("-f", "--force", is_flag=True, help="Overwrite outputs that exist (never the input).")
 @_bf16_option
 @click.pass_context
-def encode(ctx, input, output, out_option, lam, preset, target_bpp, target_size, strict, device, weights, pad_mode,
-           strip, jobs, shard, skip_existing, json_path, force, bf16):
+@handled
+def encode(ctx, input, output, out_option, lam, preset, quality, target_bpp, target_size, strict, device, weights,
+           pad_mode, strip, jobs, shard, skip_existing, json_path, force, bf16):
     """Encode an image (PNG, JPEG, WebP, TIFF, PPM...; '-' for stdin) or a folder of them to .icisp."""
+    from .files import encode_file
 
-    def go():
-        from ..files import encode_file
+    if sum(v is not None for v in (lam, preset, quality, target_bpp, target_size)) > 1:
+        raise click.UsageError("--lambda, --preset, --quality, --target-bpp and --target-size are mutually exclusive")
+    codecs = _codecs(ctx, weights, device, bf16=bf16)
+    value = PRESETS[preset] if preset else lam
+    if quality is not None:
+        value = codecs.lambda_for_quality(quality)
+    options = {"lam": DEFAULT_LAMBDA if value is None else value, "target_bpp": target_bpp,
+               "target_size": target_size, "strict": strict, "pad_mode": pad_mode, "keep_metadata": not strip,
+               "overwrite": force}
+    if input != "-" and Path(input).is_dir():
+        return _batch(ctx, input, output or out_option, False, encode_file, options, codecs, jobs, shard,
+                      skip_existing, json_path)
+    report = encode_file(codecs, input, _output_for(input, output, out_option, ".icisp"), **options)
+    codec = codecs.last
+    _check_bf16(ctx, codec)
+    _report_lines(ctx, report)
+    name = "<stdin>" if input == "-" else input
+    _say(ctx, f"{name}: {report.width}x{report.height}, λ={report.lam:.4g}, {report.file_bytes} bytes, "
+              f"{report.file_bpp:.4f} bpp (payload {report.payload_bpp:.4f}), encoded in {report.seconds:.2f} s "
+              f"(model loading {codecs.load_seconds:.2f} s, {_arithmetic(codec)})")
 
-        if sum(v is not None for v in (lam, preset, target_bpp, target_size)) > 1:
-            raise click.UsageError("--lambda, --preset, --target-bpp and --target-size are mutually exclusive")
-        value = PRESETS[preset] if preset else (lam if lam is not None else 2.5)
-        options = {"lam": value, "target_bpp": target_bpp, "target_size": target_size, "strict": strict,
-                   "pad_mode": pad_mode, "keep_metadata": not strip, "overwrite": force}
-        if input != "-" and Path(input).is_dir():
-            return _batch(ctx, input, output or out_option, False, encode_file, options, weights, device, jobs,
-                          shard, skip_existing, json_path, {"bf16": bf16})
-        dst = _output_for(input, output, out_option, ".icisp")
-        codec, load_s = _load_codec(weights, device, bf16=bf16)
-        report, notices = encode_file(codec, input, dst, **options)
-        for notice in notices:
-            _say(ctx, f"icisp: note: {notice}")
-        _say(ctx, f"{input}: {report.width}x{report.height}, λ={report.lam:.4g}, {report.file_bytes} bytes, "
-                  f"{report.file_bpp:.4f} bpp (payload {report.payload_bpp:.4f}), encoded in {report.seconds:.2f} s "
-                  f"(model loading {load_s:.2f} s, {_arithmetic(codec)})")
 
-    _run(ctx, go)
+DECODE_EXAMPLES = """
+\b
+Examples:
+  icisp decode photo.icisp photo.png
+  icisp decode coded/ -o decoded/ --skip-existing
+  cat photo.icisp | icisp decode - - > photo.png
+"""
 
 
-@cli.command()
+@cli.command(epilog=DECODE_EXAMPLES)
 @click.argument("input", type=click.Path())
 @click.argument("output", required=False, type=click.Path())
 @click.option("-o", "--out", "out_option", default=None, help="Output file or, for a folder INPUT, output folder.")
 @_device_option
-@click.option("--weights", default=None, help="Weights name or file (default: the shipped lite weights).")
-@click.option("--max-pixels", type=int, default=None, help="Refuse images larger than this (default 2^28).")
+@_weights_option
+@click.option("--max-pixels", type=click.IntRange(min=1), default=None,
+              help="Refuse images larger than this once padded to multiples of 64 (default 2^28).")
 @click.option("--fast-synthesis", is_flag=True,
               help="Run the synthesis on all threads: faster, but pixels may then differ by rounding between "
                    "thread counts (by default the image is bit-identical whatever --threads says).")
 @click.option("--strip", is_flag=True, help="Do not restore the ICC profile and EXIF stored in the file.")
-@click.option("--format", "fmt", default=None, help="Output format (PNG, TIFF, WEBP, ...); default from extension.")
-@click.option("-j", "--jobs", type=int, default=1, show_default=True)
-@click.option("--shard", default=None, help="I/N: decode only a deterministic 1/N of a folder's files.")
-@click.option("--skip-existing", is_flag=True)
-@click.option("--json", "json_path", default=None, help="Write a JSON summary (folders) here.")
-@click.option("-f", "--force", is_flag=True, help="Overwrite outputs that exist.")
+@click.option("--format", "fmt", default=None, callback=_output_format,
+              help="Output format (PNG, TIFF, WEBP, ...); default from the extension.")
+@_batch_options
+@click.option("-f", "--force", is_flag=True, help="Overwrite outputs that exist (never the input).")
 @_bf16_option
 @click.pass_context
+@handled
 def decode(ctx, input, output, out_option, device, weights, max_pixels, fast_synthesis, strip, fmt, jobs, shard,
            skip_existing, json_path, force, bf16):
     """Decode a .icisp file ('-' for stdin) or a folder of them to images (PNG by default)."""
+    from .files import decode_file
 
-    def go():
-        from ..codec import Codec
-        from ..files import decode_file
-
-        load_options = {"synthesis_threads": None if fast_synthesis else Codec.SYNTHESIS_THREADS, "bf16": bf16}
-        options = {"max_pixels": max_pixels, "keep_metadata": not strip, "overwrite": force,
-                   "format": fmt.upper() if fmt else None}
-        if input != "-" and Path(input).is_dir():
-            return _batch(ctx, input, output or out_option, True, decode_file, options, weights, device, jobs,
-                          shard, skip_existing, json_path, load_options)
-        dst = _output_for(input, output, out_option, ".png")
-        codec, load_s = _load_codec(weights, device, **load_options)
-        report = decode_file(codec, input, dst, **options)
-        _say(ctx, f"{input}: {report.width}x{report.height}, {report.file_bytes} bytes, {report.file_bpp:.4f} bpp, "
-                  f"decoded in {report.seconds:.2f} s (model loading {load_s:.2f} s, {_arithmetic(codec)})")
-
-    _run(ctx, go)
+    codecs = _codecs(ctx, weights, device, bf16=bf16, synthesis_threads=None if fast_synthesis else 1)
+    options = {"max_pixels": max_pixels, "keep_metadata": not strip, "overwrite": force, "format": fmt}
+    if input != "-" and Path(input).is_dir():
+        return _batch(ctx, input, output or out_option, True, decode_file, options, codecs, jobs, shard,
+                      skip_existing, json_path)
+    report = decode_file(codecs, input, _output_for(input, output, out_option, ".png"), **options)
+    codec = codecs.last
+    _check_bf16(ctx, codec)
+    _report_lines(ctx, report)
+    name = "<stdin>" if input == "-" else input
+    _say(ctx, f"{name}: {report.width}x{report.height}, {report.file_bytes} bytes, {report.file_bpp:.4f} bpp, "
+              f"decoded in {report.seconds:.2f} s (model loading {codecs.load_seconds:.2f} s, {_arithmetic(codec)})")
 
 
 @cli.command()
-def models():
-    """List the shipped weights with their ids and rate range."""
-    from ..weights import describe_shipped
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@handled
+def models(as_json):
+    """List the shipped and installed weights: name, configuration, λ range, id (no network is loaded)."""
+    from ..weights import catalog, installed_dir
 
-    for row in describe_shipped():
-        click.echo(f"{row['name']:8s} config={row['config']:6s} id={row['id']} λ in [{row['lambda_min']:g}, "
-                   f"{row['lambda_max']:g}] presets={row['presets']} {row['size_mb']:.1f} MB "
-                   f"(step {row['info'].get('step')})")
+    rows = []
+    for entry in catalog():
+        lo, hi = entry.lambda_range
+        rows.append({"name": entry.name, "origin": entry.origin, "config": entry.config, "id": entry.id.hex(),
+                     "lambda_min": lo, "lambda_max": hi, "size_mb": round(entry.path.stat().st_size / 1e6, 2),
+                     "path": str(entry.path), "info": entry.meta.get("info", {})})
+    if as_json:
+        click.echo(json.dumps({"installed_dir": str(installed_dir()), "weights": rows}, indent=1))
+        return
+    for row in rows:
+        rate = f"λ={row['lambda_min']:g}" if row["lambda_min"] == row["lambda_max"] else \
+            f"λ in [{row['lambda_min']:g}, {row['lambda_max']:g}]"
+        click.echo(f"{row['name']:12s} {row['origin']:9s} config={row['config']:6s} {rate:16s} id={row['id']} "
+                   f"{row['size_mb']:.1f} MB")
+    click.echo(f"(installed weights live in {installed_dir()}; set ICISP_WEIGHTS_DIR to use another folder)",
+               err=True)
 
 
 @cli.command()
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@click.pass_context
-def info(ctx, file, as_json):
+@handled
+def info(file, as_json):
     """Show a .icisp file's header without loading any network."""
+    from ..bitstream import parse
+    from .files import read_bytes
 
-    def go():
-        from ..bitstream import parse
-        from ..errors import InputError
-
-        try:
-            data = Path(file).read_bytes()
-        except OSError as exc:
-            raise InputError(f"{file}: {exc.strerror}") from None
-        c = parse(data)
-        d = c.describe()
-        d["file_bytes"] = len(data)
-        d["file_bpp"] = round(len(data) * 8 / (c.width * c.height), 6)
-        if as_json:
-            click.echo(json.dumps(d, indent=2))
-        else:
-            for k, v in d.items():
-                click.echo(f"{k:18s} {v}")
-
-    _run(ctx, go)
+    data = read_bytes(file)
+    c = parse(data)
+    d = c.describe()
+    d["file_bytes"] = len(data)
+    d["file_bpp"] = round(len(data) * 8 / (c.width * c.height), 6)
+    if as_json:
+        click.echo(json.dumps(d, indent=2))
+    else:
+        for k, v in d.items():
+            click.echo(f"{k:18s} {v}")
 
 
 def _parse_loss_weights(ctx, param, values):
@@ -293,6 +370,7 @@ def _parse_loss_weights(ctx, param, values):
 @cli.command(name="train-plot")
 @click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("-o", "--out", "png", required=True, help="PNG to write.")
+@handled
 def train_plot(runs, png):
     """Plot training curves from RUNS (run folders or their log.jsonl): one run, all its curves; several,
     their validation metrics side by side."""
@@ -345,8 +423,8 @@ def train_plot(runs, png):
 @click.option("--discriminator-only", is_flag=True,
               help="Stage 2: freeze the codec and train only the discriminator (its warm-up after --init; "
                    "then --resume without this flag). About 3x faster per step than a full one.")
-@click.pass_context
-def train(ctx, **kw):
+@handled
+def train(**kw):
     """Train a model: stage 1 rate + MSE, stage 2 adds perceptual, style and adversarial terms; every λ in
     [1, 5] in one run. Resumable; runs under torchrun for several processes. See docs/training.md."""
     from ..train.loop import TrainOptions, Trainer
@@ -371,6 +449,7 @@ def train(ctx, **kw):
 @cli.command(name="export")
 @click.argument("source", type=click.Path(dir_okay=False, exists=True))
 @click.argument("output", type=click.Path(dir_okay=False))
+@handled
 def export_command(source, output):
     """Write compact weights (int8/fp16, coding tables built) from a training state or weights file."""
     from ..train.export import export
@@ -414,35 +493,33 @@ def _print_summary(doc):
 @click.option("--compare-bpp", type=float, default=0.2, show_default=True)
 @_bf16_option
 @click.pass_context
+@handled
 def eval_command(ctx, folder, lambdas, presets, weights, device, json_path, csv_path, save_recon, no_lpips,
                  compare_png, compare_image, compare_bpp, bf16):
     """Encode and decode every image of FOLDER for real and measure bpp, PSNR, MS-SSIM, LPIPS-HED, time."""
+    from ..evaluation.runner import eval_icisp
 
-    def go():
-        from ..evaluation.runner import eval_icisp
+    codec = _codecs(ctx, weights, device, bf16=bf16).for_search()[0]
+    _check_bf16(ctx, codec)
+    lams = list(lambdas) if lambdas and not presets else list(codec.model.cfg.rate_presets)
+    doc = eval_icisp(codec, folder, lams, save_recon=save_recon, with_lpips=not no_lpips)
+    _print_summary(doc)
+    if json_path:
+        _write_json(doc, json_path)
+    if csv_path:
+        import csv
 
-        codec, _ = _load_codec(weights, device, bf16=bf16)
-        lams = list(lambdas) if lambdas and not presets else list(codec.model.cfg.rate_presets)
-        doc = eval_icisp(codec, folder, lams, save_recon=save_recon, with_lpips=not no_lpips)
-        _print_summary(doc)
-        if json_path:
-            _write_json(doc, json_path)
-        if csv_path:
-            import csv
+        with open(csv_path, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(doc["records"][0]))
+            writer.writeheader()
+            writer.writerows(doc["records"])
+    if compare_png:
+        from ..evaluation.mosaic import comparison
+        from ..image_io import list_images, load_rgb
 
-            with open(csv_path, "w", newline="") as f:
-                writer = csv.DictWriter(f, fieldnames=list(doc["records"][0]))
-                writer.writeheader()
-                writer.writerows(doc["records"])
-        if compare_png:
-            from ..evaluation.mosaic import comparison
-            from ..image_io import list_images, load_rgb
-
-            path = Path(folder) / compare_image if compare_image else list_images(folder)[0]
-            comparison(load_rgb(path), codec, compare_bpp).save(compare_png)
-            click.echo(f"mosaic written to {compare_png}", err=True)
-
-    _run(ctx, go)
+        path = Path(folder) / compare_image if compare_image else list_images(folder)[0]
+        comparison(load_rgb(path), codec, compare_bpp).save(compare_png)
+        click.echo(f"mosaic written to {compare_png}", err=True)
 
 
 @cli.command()
@@ -450,23 +527,19 @@ def eval_command(ctx, folder, lambdas, presets, weights, device, json_path, csv_
 @click.option("--codecs", default="jpeg,webp,avif,jxl", show_default=True, help="Comma list of jpeg,webp,avif,jxl,heic.")
 @click.option("--json", "json_dir", default=None, help="Folder for one results document per codec (<codec>.json).")
 @click.option("--no-lpips", is_flag=True)
-@click.pass_context
-def bench(ctx, folder, codecs, json_dir, no_lpips):
+@handled
+def bench(folder, codecs, json_dir, no_lpips):
     """Measure peer codecs on FOLDER with the same metrics and schema as `icisp eval` (cached)."""
+    from ..evaluation.peers import CODECS
+    from ..evaluation.runner import bench_peer
 
-    def go():
-        from ..evaluation.peers import CODECS
-        from ..evaluation.runner import bench_peer
-
-        for name in codecs.split(","):
-            if name not in CODECS:
-                raise click.UsageError(f"unknown codec {name!r} (known: {', '.join(CODECS)})")
-            doc = bench_peer(name, folder, with_lpips=not no_lpips)
-            _print_summary(doc)
-            if json_dir:
-                _write_json(doc, str(Path(json_dir) / f"{name}.json"))
-
-    _run(ctx, go)
+    for name in codecs.split(","):
+        if name not in CODECS:
+            raise click.UsageError(f"unknown codec {name!r} (known: {', '.join(CODECS)})")
+        doc = bench_peer(name, folder, with_lpips=not no_lpips)
+        _print_summary(doc)
+        if json_dir:
+            _write_json(doc, str(Path(json_dir) / f"{name}.json"))
 
 
 @cli.command()
@@ -476,24 +549,20 @@ def bench(ctx, folder, codecs, json_dir, no_lpips):
 @click.option("--max-bpp", type=float, default=None)
 @click.option("--plot", "plot_png", default=None, help="Write R-D plots (PNG) of all documents here.")
 @click.option("--markdown", "md_path", default=None, help="Write the BD-rate table here.")
-@click.pass_context
-def report(ctx, test_json, anchor_json, min_bpp, max_bpp, plot_png, md_path):
+@handled
+def report(test_json, anchor_json, min_bpp, max_bpp, plot_png, md_path):
     """BD-rates of TEST_JSON against each ANCHOR_JSON (PSNR, MS-SSIM, LPIPS-HED) and R-D plots."""
+    from ..evaluation.records import validate
+    from ..evaluation.report import bd_table, plot
 
-    def go():
-        from ..evaluation.records import validate
-        from ..evaluation.report import bd_table, plot
-
-        test = validate(json.loads(Path(test_json).read_text()))
-        anchors = [validate(json.loads(Path(p).read_text())) for p in anchor_json]
-        table = bd_table(test, anchors, min_bpp, max_bpp)
-        click.echo(table)
-        if md_path:
-            Path(md_path).write_text(table + "\n")
-        if plot_png:
-            plot([test] + anchors, plot_png)
-
-    _run(ctx, go)
+    test = validate(json.loads(Path(test_json).read_text()))
+    anchors = [validate(json.loads(Path(p).read_text())) for p in anchor_json]
+    table = bd_table(test, anchors, min_bpp, max_bpp)
+    click.echo(table)
+    if md_path:
+        Path(md_path).write_text(table + "\n")
+    if plot_png:
+        plot([test] + anchors, plot_png)
 
 
 def main():

@@ -13,6 +13,11 @@ import constriction
 import numpy as np
 
 _model = constriction.stream.model
+
+
+class SubstreamTooShort(ValueError):
+    """A substream has fewer bytes than the symbols it must hold could possibly cost."""
+
 _HALF = _model.Uniform(1 << 16)
 
 
@@ -20,6 +25,9 @@ class _Tables:
     def __init__(self, freqs, lengths, offsets):
         self.freqs, self.lengths, self.offsets = freqs, lengths.astype(np.int64), offsets.astype(np.int64)
         self._models = {}
+        # Each row's cheapest symbol, in bits: a lower bound on what any symbol coded with that row costs.
+        totals = freqs.astype(np.float64).sum(axis=1)
+        self.floor_bits = -np.log2(freqs.max(axis=1) / np.maximum(totals, 1))
 
     def model(self, row):
         if row not in self._models:
@@ -83,7 +91,11 @@ class SymbolEncoder:
 
 
 class SymbolDecoder:
-    """Reads groups of symbols back, given the same tables and the same rows the encoder used."""
+    """Reads groups of symbols back, given the same tables and the same rows the encoder used.
+
+    Before decoding a group it checks that the substream can hold it: the range coder writes at least each
+    symbol's information (at least its row's floor_bits), less one 32-bit word, and at least one word for
+    any symbols at all. A substream too short is refused before any work is spent on it."""
 
     def __init__(self, tables, data: bytes):
         if len(data) % 4:
@@ -91,12 +103,33 @@ class SymbolDecoder:
         self._tables = {k: _Tables(*v) for k, v in tables.items()}
         words = np.frombuffer(data, dtype="<u4").astype(np.uint32)
         self._decoder = constriction.stream.queue.RangeDecoder(words)
+        self._capacity_bits = 8 * len(data)
+        self._floor_bits = 0.0  # the least the symbols decoded so far can have cost
 
-    def decode(self, table_set, rows):
+    def reserve(self, table_set, rows):
+        """Refuse (ValueError) if the substream is too short for these further symbols."""
         rows = np.asarray(rows, dtype=np.int64).ravel()
         table = self._tables[table_set]
         if rows.size and (rows.min() < 0 or rows.max() >= len(table.lengths)):
             raise ValueError("table row out of range")
+        # Half the float floor: constriction rounds probabilities to its own precision.
+        self._floor_bits += 0.5 * float(table.floor_bits[rows].sum())
+        if rows.size and (self._capacity_bits == 0 or self._floor_bits > self._capacity_bits + 32):
+            raise SubstreamTooShort(f"substream of {self._capacity_bits // 8} bytes is too short for its symbols")
+        return rows
+
+    def expect(self, table_set, count):
+        """Refuse (ValueError) if the substream cannot hold `count` symbols of this table set whatever
+        their rows: a check before anything is computed, when the rows are not known yet."""
+        floor = 0.5 * count * float(self._tables[table_set].floor_bits.min())
+        if count and (self._capacity_bits == 0 or floor > self._capacity_bits + 32):
+            raise SubstreamTooShort(f"substream of {self._capacity_bits // 8} bytes is too short for its {count} "
+                                    f"symbols")
+
+    def decode(self, table_set, rows, reserved=False):
+        """The symbols of `rows` (reserve() already called for them when `reserved`)."""
+        rows = np.asarray(rows, dtype=np.int64).ravel() if reserved else self.reserve(table_set, rows)
+        table = self._tables[table_set]
         symbols = np.empty(rows.shape, dtype=np.int64)
         for row, positions in _groups(rows):
             bins = self._read(table.model(row), len(positions))

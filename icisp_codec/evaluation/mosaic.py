@@ -14,7 +14,8 @@ def comparison(rgb, codec, target_bpp, peers=("jpeg", "webp", "avif", "jxl"), cr
     """Returns a PIL image: labelled crops, one per codec, at the bpp nearest to target_bpp."""
     pixels = rgb.shape[0] * rgb.shape[1]
     tiles = [("original", rgb)]
-    lambdas = np.exp(np.linspace(np.log(1.0), np.log(5.0), 9))
+    lo, hi = codec.lambda_range
+    lambdas = np.exp(np.linspace(np.log(lo), np.log(hi), 9))
     icisp = []
     for lam in lambdas:
         data, _ = codec.encode(rgb, float(lam))

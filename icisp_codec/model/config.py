@@ -1,9 +1,16 @@
-"""The two named model configurations, `paper` and `lite`, built by one constructor (network.build_model).
+"""The two named model configurations, `paper` and `lite`, built by one constructor (network.build_model),
+and the rate weights λ they code.
 
-`paper` is the authors' released model (design/icisp-paper.md §1). `lite` is what we train and ship on a
-2-core CPU; docs/departures.md lists every difference from `paper`, why, and what it costs.
+`paper` is the authors' released model (docs/model.md). `lite` is what we train and ship on a 2-core CPU;
+docs/departures.md lists every difference from `paper`, why, and what it costs.
 """
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+
+# The paper's four rate weights λ (larger λ: fewer bits), by the name of the preset that selects each. A
+# variable-rate model codes every λ between the smallest and the largest; the authors released one
+# fixed-rate model per λ.
+PRESETS = {"best": 1.0, "high": 1.5, "medium": 2.5, "low": 5.0}
+DEFAULT_LAMBDA = PRESETS["medium"]
 
 
 @dataclass(frozen=True)
@@ -21,7 +28,7 @@ class ModelConfig:
     slice_hidden: tuple  # widths of the two hidden convs of every slice/LRP network
     context_activation: str  # "gelu" (paper) or "relu" (integer-friendly)
     lrp_activation: str  # "tanh" (paper: 0.5*tanh) or "clip" (clamp to [-0.5, 0.5])
-    rate_presets: tuple = (1.0, 1.5, 2.5, 5.0)  # rate weights λ: larger λ -> fewer bits
+    rate_presets: tuple = tuple(sorted(PRESETS.values()))  # λs the rate gains are learnt at
     d_state: int = 16
     extra: dict = field(default_factory=dict)
 
@@ -80,6 +87,11 @@ TINY = ModelConfig(
 )
 
 CONFIGS = {c.name: c for c in (PAPER, LITE, TINY)}
+
+
+def fixed_rate(cfg, lam):
+    """cfg as a fixed-rate model of one λ (the authors' released models): identity gains, one preset."""
+    return replace(cfg, rate_presets=(float(lam),))
 
 
 def get_config(name_or_dict) -> ModelConfig:

@@ -1,16 +1,16 @@
 """The ICISP codec network: g_a -> gains -> hyperprior latent codec -> inverse gains -> g_s.
 
     model = build_model("lite")
-    out = model(x, lam)                         # training: x_hat, likelihoods, y_bar
-    y = model.analyse(x, lam)                   # coding: the scaled latent ...
-    engine = model.context_engine("integer")    # ... its symbols (see entropy/context.py, codec.py) ...
-    y_bar, groups = model.latent_codec.compress(y, engine)
-    x_hat = model.synthesize(y_bar, lam)        # ... and back
+    out = model(x, lam)                                   # training: x_hat, likelihoods, y_bar
+    y = model.analyse(x, lam)                             # coding: the scaled latent ...
+    engine = model.context_engine("integer")              # ... its symbols (entropy/context.py) ...
+    y_bar = model.latent_codec.compress(y, writer, engine)  # ... into substreams (coding/tiled.py) ...
+    x_hat = model.synthesize(y_bar, lam)                  # ... and back
 """
 import torch
 import torch.nn as nn
 
-from ..bitstream.container import PAD_MULTIPLE  # noqa: F401  (every RSSM needs even sides down to 1/32)
+from ..geometry import PAD_MULTIPLE  # noqa: F401  (every RSSM needs even sides down to 1/32)
 from .config import get_config
 from .entropy.hyperprior import HyperpriorLatentCodec
 from .rate import RateGains
@@ -58,13 +58,35 @@ class ICISP(nn.Module):
 
     def aux_loss(self):
         """Loss that fits the factorized prior's quantiles (trained with its own optimiser)."""
-        return self.latent_codec.entropy_bottleneck.loss()
+        return self.latent_codec.z_codec.loss()
 
-    def build_tables(self):
-        self.latent_codec.build_tables()
+    def build_tables(self, fit_quantiles=True):
+        self.latent_codec.build_tables(fit_quantiles)
 
-    def tables(self, table_set):
-        return self.latent_codec.tables(table_set)
+    def tables(self):
+        return self.latent_codec.tables()
+
+
+# Where tensors lived before the z and y codecs owned their parts (weights files of format 1 and training
+# states written before): old name -> new name.
+_LEGACY_NAMES = {
+    "latent_codec.entropy_bottleneck.": "latent_codec.z_codec.entropy_bottleneck.",
+    "latent_codec.factorized_": "latent_codec.z_codec.",
+    "latent_codec.gaussian_": "latent_codec.y_codec.",
+    "latent_codec.scale_thresholds": "latent_codec.y_codec.scale_thresholds",
+}
+
+
+def upgrade_state_dict(state):
+    """A state dict with its tensors under today's names."""
+    out = {}
+    for key, value in state.items():
+        for old, new in _LEGACY_NAMES.items():
+            if key.startswith(old):
+                key = new + key[len(old):]
+                break
+        out[key] = value
+    return out
 
 
 def build_model(config="lite") -> ICISP:

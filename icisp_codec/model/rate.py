@@ -3,30 +3,50 @@
 Each preset λ_k owns a learned per-channel gain g_k and inverse gain g'_k. The encoder codes y·g(λ) and the
 decoder synthesises from ŷ·g'(λ); between presets the log-gains are interpolated linearly in log λ
 (Cui et al., "Asymmetric gained deep image compression", 2021), so any λ in range gives an intermediate rate.
+A configuration with one preset is a fixed-rate model (the authors' released models): its gains stay at 1
+and it codes only its own λ.
+
+λ outside [λ_min, λ_max] is an error everywhere (check_lambda): nothing is clamped silently.
 """
 import math
 
 import torch
 import torch.nn as nn
 
+# λ is stored as float32 in files; a value within this relative distance of a range end is that end.
+LAMBDA_TOLERANCE = 1e-6
+
+
+def check_lambda(lam, lambda_range):
+    """lam as a float if it lies in lambda_range (ValueError otherwise)."""
+    lo, hi = lambda_range
+    lam = float(lam)
+    if not (math.isfinite(lam) and lo * (1 - LAMBDA_TOLERANCE) <= lam <= hi * (1 + LAMBDA_TOLERANCE)):
+        span = f"{lo:g}" if lo == hi else f"[{lo:g}, {hi:g}]"
+        raise ValueError(f"λ={lam:g} is outside this model's rate range {span}")
+    return lam
+
 
 class RateGains(nn.Module):
     def __init__(self, presets, channels):
         super().__init__()
-        presets = sorted(float(p) for p in presets)
-        self.register_buffer("log_presets", torch.log(torch.tensor(presets)), persistent=False)
+        self.presets = tuple(sorted(float(p) for p in presets))
+        self.register_buffer("log_presets", torch.log(torch.tensor(self.presets)), persistent=False)
         # Start with coarser quantisation (smaller gain) for larger λ, so rates are ordered from step one.
-        mid = math.log(presets[len(presets) // 2])
-        init = torch.tensor([-0.5 * (math.log(p) - mid) for p in presets])[:, None].repeat(1, channels)
+        mid = math.log(self.presets[len(self.presets) // 2])
+        init = torch.tensor([-0.5 * (math.log(p) - mid) for p in self.presets])[:, None].repeat(1, channels)
         self.log_gain = nn.Parameter(init.clone())
         self.log_inverse_gain = nn.Parameter(-init.clone())
 
     @property
     def lambda_range(self):
-        return math.exp(self.log_presets[0].item()), math.exp(self.log_presets[-1].item())
+        return self.presets[0], self.presets[-1]
 
     def _interpolate(self, table, lam):
         """table: (P, C); lam: (B,) -> (B, C, 1, 1)."""
+        if len(self.presets) == 1:
+            return table[0].exp().expand(len(lam), -1)[:, :, None, None]
+        # λ at a range end may differ from it by float32 rounding: clamping only absorbs that.
         x = torch.log(lam.to(table.dtype)).clamp(self.log_presets[0], self.log_presets[-1])
         hi = torch.searchsorted(self.log_presets, x.contiguous(), right=False).clamp(1, len(self.log_presets) - 1)
         lo = hi - 1

@@ -18,8 +18,9 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from ..codec import use_bf16
+from ..device import use_bf16
 from ..model import build_model
+from ..model.network import upgrade_state_dict
 from ..weights import load_weights, save_weights
 from .curves import plot_curves
 from .data import CropSampler
@@ -87,8 +88,8 @@ def _main_param_groups(model, lr, exclude):
 def load_training_weights(model, state_dict):
     """Load model weights from a training state. Coding tables are derived data (rebuilt at every export),
     so a state written before a table buffer existed still loads."""
-    result = model.load_state_dict(state_dict, strict=False)
-    derived = ("_freqs", "_lengths", "_offsets", "scale_thresholds")
+    result = model.load_state_dict(upgrade_state_dict(state_dict), strict=False)
+    derived = (".freqs", ".lengths", ".offsets", ".scale_thresholds")
     other = [k for k in result.missing_keys + result.unexpected_keys if not k.endswith(derived)]
     if other:
         raise RuntimeError(f"training state does not match the model: {other[:5]}")
@@ -262,7 +263,7 @@ class Trainer:
 
     def next_batch(self):
         x = self.sampler.batch(self.opts.batch).to(self.device)
-        lam = sample_lambdas(self.opts.batch, self.lambda_rng).to(self.device)
+        lam = sample_lambdas(self.opts.batch, self.model.gains.lambda_range, self.lambda_rng).to(self.device)
         return x, lam
 
     # --- the loop -----------------------------------------------------------------------------------------

@@ -5,11 +5,11 @@ import torch
 
 # Stage-1 distortion weight: the paper's λ = 0.0067 on 255²·MSE, with the rate weight as the rate knob.
 MSE_WEIGHT_STAGE1 = 0.0067 * 255**2
-LAMBDA_MIN, LAMBDA_MAX = 1.0, 5.0
 
 
-def sample_lambdas(batch, generator=None, lo=LAMBDA_MIN, hi=LAMBDA_MAX):
-    """Per-sample rate weights, log-uniform in [lo, hi]."""
+def sample_lambdas(batch, lambda_range, generator=None):
+    """Per-sample rate weights, log-uniform over the model's range."""
+    lo, hi = lambda_range
     u = torch.rand(batch, generator=generator)
     return torch.exp(math.log(lo) + u * (math.log(hi) - math.log(lo)))
 

@@ -1,9 +1,12 @@
-"""The fixed training photos of the shipped weights (shared/data/sources.md), prepared for training.
+"""The fixed training photos of the shipped weights (docs/data.md), prepared for training.
 
-All are JPEGs from Debian wallpaper packages: each is downscaled 2x or more with Lanczos (so 8x8 JPEG
-blocking falls below the codec's attention) and written as PNG. Nothing else is used to train the shipped
-weights; users train on their own folders with `icisp train --data DIR`.
+Most are JPEGs from Debian wallpaper packages: each is downscaled 2x or more with Lanczos (so 8x8 JPEG
+blocking falls below the codec's attention) and written as PNG. Three small photos that ship inside Python
+packages add people and everyday scenes, which the wallpapers lack; they are small already, so they are used
+at full size. Nothing else is used to train the shipped weights; users train on their own folders with
+`icisp train --data DIR`.
 """
+import importlib.util
 import subprocess
 from pathlib import Path
 
@@ -25,9 +28,29 @@ _PLASMA = [
 ]  # the other plasma wallpapers are renders
 
 
+# (package, path inside it): matplotlib's portrait (public domain), scikit-learn's two photos (CC-BY-2.0).
+PACKAGE_PHOTOS = (
+    ("matplotlib", "mpl-data/sample_data/grace_hopper.jpg"),
+    ("sklearn", "datasets/images/china.jpg"),
+    ("sklearn", "datasets/images/flower.jpg"),
+)
+
+
 def source_paths():
     paths = [_BACKGROUNDS / f"{n}.jpg" for n in _LOMIRI_1604 + _LOMIRI_2004]
     paths += [Path("/usr/share/wallpapers") / n / "contents/images/2560x1600.jpg" for n in _PLASMA]
+    return paths
+
+
+def package_photo_paths():
+    """{name: file} of the package photos, located without importing the packages."""
+    paths = {}
+    for package, relative in PACKAGE_PHOTOS:
+        spec = importlib.util.find_spec(package)
+        if spec is None:
+            raise FileNotFoundError(f"training photo {relative} needs the {package} package (pip install "
+                                    f"-e '.[train]')")
+        paths[f"{package}-{Path(relative).stem}"] = Path(spec.origin).parent / relative
     return paths
 
 
@@ -53,5 +76,11 @@ def prepare(out_dir, downscale=2.0, max_side=2048) -> list:
                 factor = max(downscale, max(im.size) / max_side)
                 size = (round(im.width / factor), round(im.height / factor))
                 im.resize(size, Image.Resampling.LANCZOS).save(dst)
+        written.append(dst)
+    for name, src in package_photo_paths().items():  # small already: full size
+        dst = out_dir / f"{name}.png"
+        if not dst.exists():
+            with Image.open(src) as im:
+                im.convert("RGB").save(dst)
         written.append(dst)
     return written

@@ -4,16 +4,20 @@ y is split into slices along channels; slice i is modelled by a Gaussian whose m
 conv networks over the hyper-synthesis output and the already decoded slices (at most max_support of
 them), and an LRP network predicts a bounded correction of the quantisation residual that the decoder adds.
 
-Quantisation: training uses additive noise for the rate and a straight-through rounding for the decoder
-path; coding sends symbols round(y - mean) with the scale-table row nearest to the predicted scale, the
-means and rows computed by a context engine (context.py: float, or exact integer).
+    y_bar, likelihoods = codec(y, params)                  # training (params: the hyper-synthesis output)
+    y_bar = codec.compress(y, params, writer, engine)      # coding ...
+    y_bar = codec.decompress(params, reader, engine)       # ... and its mirror
+
+Coding sends symbols round(y - mean) with the scale-table row nearest to the predicted scale; a context
+engine (context.py: float, or exact integer) computes the means and rows, so that the decoder's are the
+encoder's to the bit.
 """
 import torch
 import torch.nn as nn
 from compressai.entropy_models import GaussianConditional
 from compressai.ops import quantize_ste
 
-from .tables import SCALE_MIN, scale_table
+from .tables import SCALE_MIN, TableBuffers, gaussian_rows, scale_index_thresholds, scale_table
 
 TABLE_SET = "gaussian"
 
@@ -32,13 +36,15 @@ def _context_net(in_ch, hidden, out_ch, activation):
     )
 
 
-class ChannelARLatentCodec(nn.Module):
+class ChannelARLatentCodec(TableBuffers):
+    resizable = TableBuffers.resizable + ("scale_thresholds",)
+
     def __init__(self, cfg):
         super().__init__()
         M, S = cfg.M, cfg.num_slices
         if M % S:
             raise ValueError(f"M={M} must split into {S} equal slices")
-        self.num_slices, self.max_support, self.slice_ch = S, cfg.max_support_slices, M // S
+        self.channels, self.num_slices, self.max_support, self.slice_ch = M, S, cfg.max_support_slices, M // S
         self.lrp_activation = cfg.lrp_activation
 
         def support_width(i):
@@ -51,42 +57,73 @@ class ChannelARLatentCodec(nn.Module):
             _context_net(support_width(i) + self.slice_ch, hidden, self.slice_ch, act) for i in range(S)
         )
         self.gaussian = GaussianConditional(scale_table().tolist(), scale_bound=SCALE_MIN)
+        # The integer context path's row choice: row = #{k : sigma >= thresholds[k]} (tables.py).
+        self.register_buffer("scale_thresholds", torch.zeros(0, dtype=torch.int64))
 
-    def _slice_params(self, i, latent_means, latent_scales, decoded):
+    # --- the float networks, shared by training and the float engine --------------------------------------
+    def slice_params(self, i, mean_support, scale_support):
+        """(mean, scale) of slice i from [latent means, decoded slices...] and [latent scales, ...]."""
+        return self.mean_nets[i](torch.cat(mean_support, dim=1)), self.scale_nets[i](torch.cat(scale_support, dim=1))
+
+    def lrp(self, i, support):
+        """Latent residual prediction from [latent means, decoded slices, current slice], bounded to ±1/2."""
+        r = self.lrp_nets[i](torch.cat(support, dim=1))
+        return 0.5 * torch.tanh(r) if self.lrp_activation == "tanh" else r.clamp(-0.5, 0.5)
+
+    def _supports(self, params, decoded):
+        latent_means, latent_scales = params
         support = decoded[: self.max_support]
-        mean_support = [latent_means] + support
-        mu = self.mean_nets[i](torch.cat(mean_support, dim=1))
-        sigma = self.scale_nets[i](torch.cat([latent_scales] + support, dim=1))
-        return mean_support, mu, sigma
+        return [latent_means] + support, [latent_scales] + support
 
-    def forward(self, y, latent_means, latent_scales):
-        """Training/estimation pass. Returns (y_bar, likelihoods) with y_bar the LRP-corrected latent."""
+    # --- training ------------------------------------------------------------------------------------------
+    def forward(self, y, params):
+        """-> (y_bar, likelihoods), y_bar the LRP-corrected latent the synthesis sees."""
         decoded, likelihoods = [], []
         for i, y_slice in enumerate(y.float().chunk(self.num_slices, dim=1)):
-            mean_support, mu, sigma = self._slice_params(i, latent_means, latent_scales, decoded)
-            mu, sigma = mu.float(), sigma.float()
+            mean_support, scale_support = self._supports(params, decoded)
+            mu, sigma = (t.float() for t in self.slice_params(i, mean_support, scale_support))
             with torch.autocast(y.device.type, enabled=False):  # likelihoods in fp32 even under autocast
                 _, lik = self.gaussian(y_slice, sigma, means=mu)
             y_hat = quantize_ste(y_slice - mu) + mu
-            decoded.append(y_hat + self.lrp(i, torch.cat(mean_support + [y_hat], dim=1)))
+            decoded.append(y_hat + self.lrp(i, mean_support + [y_hat]))
             likelihoods.append(lik)
         return torch.cat(decoded, dim=1), torch.cat(likelihoods, dim=1)
 
-    def lrp(self, i, support):
-        """Latent residual prediction from the concatenated [means, decoded slices, current slice]."""
-        r = self.lrp_nets[i](support)
-        return 0.5 * torch.tanh(r) if self.lrp_activation == "tanh" else r.clamp(-0.5, 0.5)
+    # --- coding --------------------------------------------------------------------------------------------
+    def compress(self, y, params, writer, engine):
+        y_slices = y.chunk(self.num_slices, dim=1)
 
-    def code(self, engine, latent_means, latent_scales, slice_symbols):
-        """The coding loop shared by encoder and decoder. For each slice, the engine computes the mean and
-        the scale-table rows; slice_symbols(i, mu_float, rows) returns the slice's integer symbols (the
-        encoder rounds y - mu, the decoder reads the bitstream). Returns y_bar as a float tensor."""
+        def symbols_of(i, mu, rows):
+            symbols = torch.round(y_slices[i] - engine.mean_as_float(mu)).to(torch.int32)
+            writer.write(TABLE_SET, symbols.cpu().numpy(), rows.cpu().numpy())
+            return symbols
+
+        return self._code(params, engine, symbols_of)
+
+    def decompress(self, params, reader, engine):
+        def symbols_of(i, mu, rows):
+            symbols = reader.read(TABLE_SET, rows.cpu().numpy())
+            return torch.from_numpy(symbols).to(device=rows.device, dtype=torch.int32)
+
+        return self._code(params, engine, symbols_of)
+
+    def expect(self, reader):
+        """Refuse substreams too short for this latent's symbols, before any network runs."""
+        reader.expect(TABLE_SET, self.channels)
+
+    def _code(self, params, engine, symbols_of):
+        """The coding loop, the same for both sides: per slice the engine's mean and table rows, the
+        slice's symbols (rounded by the encoder, read by the decoder), then the LRP correction."""
         decoded = []
         for i in range(self.num_slices):
-            support = decoded[: self.max_support]
-            mean_support = [latent_means] + support
-            mu, rows = engine.slice_params(i, mean_support, [latent_scales] + support)
-            symbols = slice_symbols(i, engine.mean_as_float(mu), rows)
-            y_hat = engine.dequantize(symbols, mu)
+            mean_support, scale_support = self._supports(params, decoded)
+            mu, rows = engine.slice_params(i, mean_support, scale_support)
+            y_hat = engine.dequantize(symbols_of(i, mu, rows), mu)
             decoded.append(y_hat + engine.lrp(i, mean_support + [y_hat]))
         return engine.to_float(torch.cat(decoded, dim=1))
+
+    @torch.no_grad()
+    def build_tables(self, fraction_bits):
+        """One integer row per scale-table entry, and the integer path's row thresholds."""
+        self.set_tables(*gaussian_rows())
+        self.scale_thresholds = scale_index_thresholds(fraction_bits)

@@ -1,7 +1,7 @@
 """Context engines: how the coding means and scale indices are computed from decoded data.
 
-The coding loop (ChannelARLatentCodec.code, HyperpriorLatentCodec) is written once against this interface;
-an engine decides the number format:
+The coding loop (HyperpriorLatentCodec, ChannelARLatentCodec._code) is written once against this interface;
+an engine is the strategy it is given, and decides the number format:
 
 - FloatEngine runs the networks in floating point (any configuration; the `paper` model's only option).
   Files decode correctly where the decoder's float results match the encoder's to the last bit.
@@ -24,18 +24,20 @@ WEIGHT_BITS = 12  # weights as integers in [-2047, 2047] with a power-of-two sca
 
 
 class FloatEngine:
+    """The networks as they are, in floating point."""
+
     kind = "float"
 
-    def __init__(self, codec):
-        self.codec = codec  # the HyperpriorLatentCodec
+    def __init__(self, hyper_synthesis, slice_params, lrp):
+        """hyper_synthesis(z_hat) -> (latent means, latent scales); slice_params(i, mean_support,
+        scale_support) -> (mean, scale); lrp(i, support) -> correction."""
+        self.hyper_synthesis, self._slice_params, self.lrp = hyper_synthesis, slice_params, lrp
 
     def hyper(self, z_symbols, medians):
-        return self.codec.h_s(z_symbols.to(medians.dtype) + medians)
+        return self.hyper_synthesis(z_symbols.to(medians.dtype) + medians)
 
     def slice_params(self, i, mean_support, scale_support):
-        y_codec = self.codec.y_codec
-        mu = y_codec.mean_nets[i](torch.cat(mean_support, dim=1))
-        sigma = y_codec.scale_nets[i](torch.cat(scale_support, dim=1))
+        mu, sigma = self._slice_params(i, mean_support, scale_support)
         return mu, scale_to_index(sigma)
 
     def mean_as_float(self, mu):
@@ -43,9 +45,6 @@ class FloatEngine:
 
     def dequantize(self, symbols, mu):
         return symbols.to(mu.dtype) + mu
-
-    def lrp(self, i, support):
-        return self.codec.y_codec.lrp(i, torch.cat(support, dim=1))
 
     def to_float(self, latent):
         return latent
@@ -124,14 +123,13 @@ class IntegerEngine:
     kind = "integer"
     ONE = 2**FRACTION_BITS
 
-    def __init__(self, codec):
-        y_codec = codec.y_codec
-        self.codec = codec
-        self.hyper_net = IntegerNet(codec.h_s.trunk)
-        self.mean_nets = [IntegerNet(n) for n in y_codec.mean_nets]
-        self.scale_nets = [IntegerNet(n) for n in y_codec.scale_nets]
-        self.lrp_nets = [IntegerNet(n, final_clamp=self.ONE // 2) for n in y_codec.lrp_nets]
-        self.thresholds = codec.scale_thresholds.double()
+    def __init__(self, hyper_trunk, mean_nets, scale_nets, lrp_nets, scale_thresholds):
+        """The float networks (conv/ReLU/PixelShuffle stacks) to quantise, and the row thresholds."""
+        self.hyper_net = IntegerNet(hyper_trunk)
+        self.mean_nets = [IntegerNet(n) for n in mean_nets]
+        self.scale_nets = [IntegerNet(n) for n in scale_nets]
+        self.lrp_nets = [IntegerNet(n, final_clamp=self.ONE // 2) for n in lrp_nets]
+        self.thresholds = scale_thresholds.double()
 
     def hyper(self, z_symbols, medians):
         medians_int = torch.round(medians.double() * self.ONE).to(torch.int32)  # exact: float32 times 2^8

@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 import torch
+import torch.nn as nn
 
 PRECISION_BITS = 16
 SCALE_MIN, SCALE_MAX, SCALE_LEVELS = 0.11, 256.0, 64
@@ -67,3 +68,31 @@ def gaussian_rows():
         rows.append(quantize_pmf(pmf, escape_mass=max(0.0, 1.0 - pmf.sum())))
         offsets.append(-r)
     return pack_rows(rows, offsets)
+
+
+class TableBuffers(nn.Module):
+    """A latent codec's integer frequency rows (freqs, lengths, offsets) as int32 buffers, whose shapes
+    come from the data: loading takes the stored shapes instead of the (empty) registered ones."""
+
+    resizable = ("freqs", "lengths", "offsets")
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("freqs", torch.zeros(0, 0, dtype=torch.int32))
+        self.register_buffer("lengths", torch.zeros(0, dtype=torch.int32))
+        self.register_buffer("offsets", torch.zeros(0, dtype=torch.int32))
+
+    def set_tables(self, freqs, lengths, offsets):
+        self.freqs, self.lengths, self.offsets = (t.to(torch.int32) for t in (freqs, lengths, offsets))
+
+    def tables(self):
+        """(freqs[n, width], lengths[n], offsets[n]) as numpy int32 arrays."""
+        if self.freqs.numel() == 0:
+            raise RuntimeError("probability tables are not built: call model.build_tables() after training")
+        return tuple(t.cpu().numpy() for t in (self.freqs, self.lengths, self.offsets))
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        for name in self.resizable:
+            if prefix + name in state_dict:
+                setattr(self, name, torch.empty_like(state_dict[prefix + name]))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
