@@ -16,7 +16,7 @@ import zlib
 
 from .bitstream import parse, serialize
 from .errors import IcispError
-from .geometry import tile_count
+from .geometry import tile_count, valid_tile_size
 
 
 def mutate_bytes(data: bytes, rng: random.Random, fix_crc: bool) -> bytes:
@@ -67,7 +67,7 @@ def mutate_structure(data: bytes, rng: random.Random) -> bytes:
                          "symbol crc", "model"))
         if op in ("size", "size+tiles"):
             setattr(c, rng.choice(("width", "height")), rng.choice(_SIZES + (rng.randrange(1, 5000),)))
-            if op == "size+tiles" and 0 < c.width * c.height < 1 << 26:
+            if op == "size+tiles" and 0 < c.width * c.height < 1 << 26 and valid_tile_size(c.tile_latents):
                 count = tile_count(c.width, c.height, c.tile_latents)
                 c.tiles = [c.tiles[i % len(c.tiles)] if c.tiles else (b"", b"") for i in range(min(count, 4096))]
         elif op == "lambda":

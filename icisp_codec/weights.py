@@ -4,10 +4,11 @@ A weights file (format 2) is a zip archive (stored, not compressed) of two membe
 
 - `meta.json`: format, configuration, λ range, training info, and the SHA-256 of `tensors.pt`. It is read
   with the standard library alone, so listing weights (`icisp models`) needs no torch.
-- `tensors.pt`: the state dict, torch.save'd and read back with `torch.load(weights_only=True)`.
-  Convolution and linear weights are int8 with one float32 scale per output channel (a quarter of fp32);
-  other float tensors fp16 unless a value would leave fp16's range; integer tensors (the coding tables) as
-  they are. Encoder and decoder both run the dequantised weights, so storage never desynchronises them.
+- `tensors.pt`: the state dict, torch.save'd and read back with `torch.load(weights_only=True)`. Stored
+  `compact` (the shipped weights): convolution and linear weights int8 with one float32 scale per output
+  channel (a quarter of fp32), other float tensors fp16 unless a value would leave fp16's range; or
+  `exact` (converted models, training checkpoints): float32 as trained. Integer tensors (the coding tables)
+  as they are. Encoder and decoder both run the stored weights, so storage never desynchronises them.
 
 Loading checks the digest (a flipped byte is refused, never given a new id), the configuration's fields and
 sizes (bounded, so a crafted configuration cannot make the loader allocate gigabytes), and every tensor's
@@ -169,11 +170,13 @@ def find_by_id(wid: bytes):
 FP16_SMALLEST_NORMAL, FP16_MAX = 2.0**-14, 65504.0
 
 
-def _compact(name, tensor):
+def _compact(name, tensor, precision="compact"):
     import torch
 
     if not tensor.is_floating_point():
         return {name: tensor}
+    if precision == "exact":
+        return {name: tensor.float()}
     if tensor.dim() < 2 or tensor.numel() < 1024:
         # fp16 unless a value would leave its range (e.g. the 1e-9 likelihood bound, which fp16 turns into 0)
         magnitude = tensor.abs()
@@ -200,17 +203,23 @@ def _expand(state):
     return out
 
 
-def save_weights(model, path, info=None) -> bytes:
-    """Write model (with its coding tables built) to path, atomically; returns the weights id."""
+PRECISIONS = ("compact", "exact")
+
+
+def save_weights(model, path, info=None, precision="compact") -> bytes:
+    """Write model (with its coding tables built) to path, atomically; returns the weights id. precision:
+    "compact" (int8 convolution/linear weights, fp16 elsewhere) or "exact" (float32)."""
     import torch
 
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision {precision!r} is not one of {PRECISIONS}")
     state = {}
     for k, v in model.state_dict().items():
-        state.update(_compact(k, v.detach().cpu()))
+        state.update(_compact(k, v.detach().cpu(), precision))
     tensors = io.BytesIO()
     torch.save(state, tensors)
     tensors = tensors.getvalue()
-    meta = {"format": FORMAT, "config": model.cfg.to_dict(), "info": info or {},
+    meta = {"format": FORMAT, "config": model.cfg.to_dict(), "info": info or {}, "precision": precision,
             "sha256": hashlib.sha256(tensors).hexdigest()}
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:

@@ -331,6 +331,32 @@ def models(as_json):
                err=True)
 
 
+@cli.command(name="convert-weights")
+@click.argument("checkpoint", type=click.Path(dir_okay=False))
+@click.option("--lambda", "lam", type=float, default=None, callback=_positive_finite,
+              help="The model's rate weight λ (default: from a file name model_<λ>.pth).")
+@click.option("-o", "--out", "output", default=None, type=click.Path(dir_okay=False),
+              help="Weights file to write (default: paper-<λ>.pt in the installed weights folder, where "
+                   "encode and decode find it).")
+@click.option("-f", "--force", is_flag=True, help="Overwrite an existing weights file.")
+@handled
+def convert_weights(checkpoint, lam, output, force):
+    """Convert one of the authors' released ICISP checkpoints (model_1/1.5/2.5/5.pth) into icisp weights: a
+    fixed-rate `paper` model that encodes and decodes .icisp files (`--weights paper` picks among the
+    installed ones by λ)."""
+    from ..convert import convert
+    from ..errors import WriteError
+    from ..weights import installed_dir, save_weights
+
+    model, lam = convert(checkpoint, lam)
+    output = Path(output) if output else installed_dir() / f"paper-{lam:g}.pt"
+    if output.exists() and not force:
+        raise WriteError(f"{output} exists (use --force to overwrite)")
+    wid = save_weights(model, output, info={"source": Path(checkpoint).name, "lambda": lam}, precision="exact")
+    click.echo(f"{output}: paper model, λ={lam:g}, weights id {wid.hex()}, {output.stat().st_size / 1e6:.1f} MB",
+               err=True)
+
+
 @cli.command()
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")

@@ -4,6 +4,7 @@ import math
 import time
 
 from ..errors import ModelError, UsageError
+from ..model.config import check_lambda
 from ..weights import candidates, catalog, find_by_id, resolve
 
 
@@ -34,14 +35,14 @@ class Codecs:
     def for_rate(self, lam):
         """The codec for rate weight λ: the named variable-rate model, or the fixed-rate model of that λ."""
         found = candidates(self.weights)
-        if len(found) == 1:
-            return self.load(found[0].path)
         for entry in found:
-            lo, hi = entry.lambda_range
-            if lo * (1 - 1e-6) <= lam <= hi * (1 + 1e-6):
+            try:
+                check_lambda(lam, entry.lambda_range)
                 return self.load(entry.path)
-        have = ", ".join(f"{e.lambda_range[0]:g}" for e in found)
-        raise UsageError(f"no installed {self.weights!r} model codes λ={lam:g}; the installed ones code λ = {have}")
+            except ValueError:
+                continue
+        have = ", ".join(f"{lo:g}" if lo == hi else f"[{lo:g}, {hi:g}]" for lo, hi in (e.lambda_range for e in found))
+        raise UsageError(f"no {self.weights or 'lite'!r} model codes λ={lam:g}; the ones there code λ = {have}")
 
     def for_search(self):
         """Every codec a size target may choose from, ordered by λ."""

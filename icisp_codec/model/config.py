@@ -4,6 +4,7 @@ and the rate weights λ they code.
 `paper` is the authors' released model (docs/model.md). `lite` is what we train and ship on a 2-core CPU;
 docs/departures.md lists every difference from `paper`, why, and what it costs.
 """
+import math
 from dataclasses import asdict, dataclass, field, replace
 
 # The paper's four rate weights λ (larger λ: fewer bits), by the name of the preset that selects each. A
@@ -11,6 +12,19 @@ from dataclasses import asdict, dataclass, field, replace
 # fixed-rate model per λ.
 PRESETS = {"best": 1.0, "high": 1.5, "medium": 2.5, "low": 5.0}
 DEFAULT_LAMBDA = PRESETS["medium"]
+
+# λ is stored as float32 in files; a value within this relative distance of a range end is that end.
+LAMBDA_TOLERANCE = 1e-6
+
+
+def check_lambda(lam, lambda_range):
+    """lam as a float if it lies in lambda_range (ValueError otherwise)."""
+    lo, hi = lambda_range
+    lam = float(lam)
+    if not (math.isfinite(lam) and lo * (1 - LAMBDA_TOLERANCE) <= lam <= hi * (1 + LAMBDA_TOLERANCE)):
+        span = f"{lo:g}" if lo == hi else f"[{lo:g}, {hi:g}]"
+        raise ValueError(f"λ={lam:g} is outside this model's rate range {span}")
+    return lam
 
 
 @dataclass(frozen=True)

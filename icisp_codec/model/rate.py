@@ -6,26 +6,12 @@ decoder synthesises from ŷ·g'(λ); between presets the log-gains are interpola
 A configuration with one preset is a fixed-rate model (the authors' released models): its gains stay at 1
 and it codes only its own λ.
 
-λ outside [λ_min, λ_max] is an error everywhere (check_lambda): nothing is clamped silently.
+λ outside [λ_min, λ_max] is an error everywhere (config.check_lambda): nothing is clamped silently.
 """
 import math
 
 import torch
 import torch.nn as nn
-
-# λ is stored as float32 in files; a value within this relative distance of a range end is that end.
-LAMBDA_TOLERANCE = 1e-6
-
-
-def check_lambda(lam, lambda_range):
-    """lam as a float if it lies in lambda_range (ValueError otherwise)."""
-    lo, hi = lambda_range
-    lam = float(lam)
-    if not (math.isfinite(lam) and lo * (1 - LAMBDA_TOLERANCE) <= lam <= hi * (1 + LAMBDA_TOLERANCE)):
-        span = f"{lo:g}" if lo == hi else f"[{lo:g}, {hi:g}]"
-        raise ValueError(f"λ={lam:g} is outside this model's rate range {span}")
-    return lam
-
 
 class RateGains(nn.Module):
     def __init__(self, presets, channels):
