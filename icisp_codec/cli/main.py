@@ -292,7 +292,7 @@ def decode(ctx, input, output, out_option, device, weights, max_pixels, fast_syn
     """Decode a .icisp file ('-' for stdin) or a folder of them to images (PNG by default)."""
     from .files import decode_file
 
-    codecs = _codecs(ctx, weights, device, bf16=bf16, synthesis_threads=None if fast_synthesis else 1)
+    codecs = _codecs(ctx, weights, device, bf16=bf16, **({"synthesis_threads": None} if fast_synthesis else {}))
     options = {"max_pixels": max_pixels, "keep_metadata": not strip, "overwrite": force, "format": fmt}
     if input != "-" and Path(input).is_dir():
         return _batch(ctx, input, output or out_option, True, decode_file, options, codecs, jobs, shard,

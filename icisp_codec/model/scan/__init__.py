@@ -11,11 +11,14 @@ one implementation (tests and benchmarks).
 """
 import os
 
+import torch
+
 from .chunked import selective_scan_chunked
 from .reference import selective_scan_reference
 from . import compiled
 
-__all__ = ["selective_scan", "selective_scan_chunked", "selective_scan_reference", "backend_name"]
+__all__ = ["selective_scan", "selective_scan_chunked", "selective_scan_reference", "backend_name", "ss2d_fused",
+           "fused_ss2d_available"]
 
 
 def _mamba_cuda_scan():
@@ -50,3 +53,16 @@ def selective_scan(u, delta, A, B, C, D, delta_bias):
     if name == "reference":
         return selective_scan_reference(u, delta, A, B, C, D, delta_bias)
     return selective_scan_chunked(u, delta, A, B, C, D, delta_bias)
+
+
+def fused_ss2d_available(x) -> bool:
+    """Whether SS2D's four scans can run as one fused pass: inference (no gradient) on the CPU with the
+    compiled kernel."""
+    return not torch.is_grad_enabled() and x.device.type == "cpu" and backend_name("cpu") == "compiled"
+
+
+def ss2d_fused(orders, delta, A, proj, b_offset, D, delta_bias):
+    """orders: (2, B, D, L), the input in row and in column order; delta: (B, 4, D, L) and proj:
+    (B, 4, L, P), each direction in its own order, B and C at [b_offset, b_offset + 2N) of proj ->
+    (2, B, D, L): the row directions' sum in row order, the column directions' in column order."""
+    return compiled.ss2d_compiled(orders, delta, A, proj, b_offset, D, delta_bias)

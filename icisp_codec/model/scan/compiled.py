@@ -1,15 +1,40 @@
-"""The C++/OpenMP selective scan (selective_scan.cpp), compiled on first use and cached by torch.
+"""The C++/OpenMP selective scan (selective_scan.cpp), compiled once per machine and cached.
 
-Building needs a C++ compiler; `available()` says whether it could be built, so callers can fall back.
+The build is keyed by the source's content, the compiler flags and the torch version, and compiles a copy of
+the source kept beside the build: several installs (venvs, checkouts) on one machine share one build instead
+of rebuilding each other's. The first build says so on stderr (it takes about a minute); `icisp
+build-kernels` does it ahead of use. Without a compiler, `available()` is False, a one-time warning names what
+to install, and callers fall back to the pure-PyTorch scan.
 """
 import functools
+import hashlib
 import os
+import shutil
+import sys
+import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 _SOURCE = Path(__file__).with_name("selective_scan.cpp")
+_FLAGS = ["-O3", "-march=native", "-mprefer-vector-width=512", "-ffast-math", "-fopenmp"]
+
+
+def _cpu_flags():
+    """The CPU's instruction-set flags: -march=native code must not run on another CPU (a shared home)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next((line for line in f if line.startswith("flags")), "")
+    except OSError:
+        import platform
+
+        return platform.processor()
+
+
+def _build_name():
+    key = _SOURCE.read_bytes() + " ".join(_FLAGS).encode() + torch.__version__.encode() + _cpu_flags().encode()
+    return f"icisp_selective_scan_{hashlib.sha256(key).hexdigest()[:12]}"
 
 
 @functools.lru_cache(maxsize=None)
@@ -18,16 +43,25 @@ def _extension():
 
     # torch warns "No CUDA runtime is found" when this module is imported on a CPU-only machine.
     logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
+    import platformdirs
     from torch.utils.cpp_extension import load
 
-    flags = ["-O3", "-march=native", "-mprefer-vector-width=512", "-ffast-math", "-fopenmp"]
-    return load(
-        name="icisp_selective_scan",
-        sources=[str(_SOURCE)],
-        extra_cflags=flags,
-        extra_ldflags=["-fopenmp"],
-        verbose=bool(os.environ.get("ICISP_VERBOSE_BUILD")),
-    )
+    name = _build_name()
+    build_dir = Path(platformdirs.user_cache_dir("icisp")) / "kernels" / name
+    build_dir.mkdir(parents=True, exist_ok=True)
+    source = build_dir / "selective_scan.cpp"  # one path for every install: the build is shared
+    if not source.exists():
+        shutil.copyfile(_SOURCE, source)
+    first = not any(build_dir.glob(f"{name}*.so"))
+    if first:
+        print("icisp: compiling the selective-scan kernel for this machine (once; about a minute)...",
+              file=sys.stderr, flush=True)
+    start = time.perf_counter()
+    module = load(name=name, sources=[str(source)], extra_cflags=_FLAGS, extra_ldflags=["-fopenmp"],
+                  build_directory=str(build_dir), verbose=bool(os.environ.get("ICISP_VERBOSE_BUILD")))
+    if first:
+        print(f"icisp: kernel compiled in {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
+    return module
 
 
 @functools.lru_cache(maxsize=None)
@@ -35,7 +69,10 @@ def available() -> bool:
     try:
         _extension()
         return True
-    except Exception:  # no compiler, no ninja, or a failed build: the caller falls back
+    except Exception as exc:  # no compiler, no ninja, or a failed build: the caller falls back
+        print(f"icisp: warning: the compiled selective scan is unavailable ({type(exc).__name__}); using the "
+              f"slower pure-PyTorch scan (about 3x slower). Install g++ and ninja to compile it.",
+              file=sys.stderr, flush=True)
         return False
 
 
@@ -61,3 +98,10 @@ def selective_scan_compiled(u, delta, A, B, C, D, delta_bias):
     # softplus in torch: vectorised there, and its gradient comes from autograd.
     dt = F.softplus(delta.float() + delta_bias.float()[:, None])
     return _CompiledScan.apply(u, dt, A, B, C, D)
+
+
+def ss2d_compiled(x, delta, A, proj, b_offset, D, delta_bias):
+    """The four directional scans of SS2D in one call, for inference (no gradient): see ss2d_forward in
+    selective_scan.cpp for the layouts."""
+    args = [t.float().contiguous() for t in (x, delta, A, proj)]
+    return _extension().ss2d_forward(*args, b_offset, D.float().contiguous(), delta_bias.float().contiguous())

@@ -18,6 +18,7 @@ namespace {
 
 constexpr int64_t CHUNK = 64;
 constexpr int64_t MAX_N = 64;
+constexpr int64_t GROUP = 8;  // channels per task of the fused inference scan (they share B and C)
 
 void check_inputs(const torch::Tensor& u, const torch::Tensor& dt, const torch::Tensor& A,
                   const torch::Tensor& Bm, const torch::Tensor& Cm, const torch::Tensor& D) {
@@ -167,7 +168,80 @@ std::vector<torch::Tensor> scan_backward(torch::Tensor grad_y, torch::Tensor u, 
   return {du, ddt, dA_part.sum(0), dB, dC, dD_part.sum(0)};
 }
 
+// Inference-only SS2D: the four scans of VMamba's cross-scan in one call, with softplus fused in, no
+// per-direction copies of the input or of B and C, and no checkpoints for a backward pass.
+//
+// The data come in two orders: rows (raster) and columns (the transposed image). Directions 0 and 1 scan
+// rows and columns forwards, directions 2 and 3 the same backwards; every direction reads its order
+// sequentially. Layouts (contiguous float32): x: (2, Bt, Dm, L), [rows, columns]; delta: (Bt, K, Dm, L)
+// before softplus, direction k in its own order; A: (K*Dm, N); proj: (Bt, K, L, P), direction k in its own
+// order, with B at columns [b_offset, b_offset + N) and C right after; D, bias: (K*Dm).
+// Returns y: (2, Bt, Dm, L): the rows directions' sum in row order, the columns directions' in column order.
+torch::Tensor ss2d_forward(torch::Tensor x, torch::Tensor delta, torch::Tensor A, torch::Tensor proj,
+                           int64_t b_offset, torch::Tensor D, torch::Tensor bias) {
+  for (const auto* t : {&x, &delta, &A, &proj, &D, &bias}) {
+    TORCH_CHECK(t->scalar_type() == torch::kFloat32 && t->is_contiguous() && !t->is_cuda(),
+                "ss2d_forward: contiguous float32 CPU tensors expected");
+  }
+  const int64_t Bt = x.size(1), Dm = x.size(2), L = x.size(3), K = 4, N = A.size(1), P = proj.size(3);
+  TORCH_CHECK(x.size(0) == 2 && delta.size(1) == K && proj.size(1) == K && proj.size(2) == L && N <= MAX_N &&
+              b_offset + 2 * N <= P, "ss2d_forward: inconsistent shapes");
+  auto y = torch::zeros_like(x);
+  const float *px = x.data_ptr<float>(), *pdelta = delta.data_ptr<float>(), *pA = A.data_ptr<float>();
+  const float *pproj = proj.data_ptr<float>(), *pD = D.data_ptr<float>(), *pbias = bias.data_ptr<float>();
+  float* py = y.data_ptr<float>();
+
+  // One task per (order, batch, group of channels): the group's channels share each step's B and C, so a
+  // chunk of them is read from memory once and reused from cache by every channel of the group. The
+  // order's two directions write the same output rows, in turn.
+  const int64_t groups = (Dm + GROUP - 1) / GROUP;
+  at::parallel_for(0, 2 * Bt * groups, 1, [&](int64_t begin, int64_t end) {
+    std::vector<float> dts(CHUNK), states(CHUNK * MAX_N), decays(CHUNK * MAX_N), h(GROUP * MAX_N);
+    for (int64_t task = begin; task < end; ++task) {
+      const int64_t order = task / (Bt * groups), b = (task / groups) % Bt, g = task % groups;
+      const int64_t d_begin = g * GROUP, d_end = std::min(Dm, d_begin + GROUP);
+      for (int64_t k = order; k < K; k += 2) {
+        const float* rows = pproj + (b * K + k) * L * P + b_offset;
+        const bool backwards = k >= 2;
+        std::fill(h.begin(), h.end(), 0.f);
+        for (int64_t t0 = 0; t0 < L; t0 += CHUNK) {
+          const int64_t T = std::min(CHUNK, L - t0);
+          // step t of this direction is position at(t) of its order
+          auto at = [&](int64_t t) { return backwards ? L - 1 - (t0 + t) : t0 + t; };
+          for (int64_t d = d_begin; d < d_end; ++d) {
+            const int64_t kd = k * Dm + d, row = (order * Bt + b) * Dm + d;
+            const float *u = px + row * L, *dl = pdelta + ((b * K + k) * Dm + d) * L, *Ad = pA + kd * N;
+            const float bias_kd = pbias[kd], D_kd = pD[kd];
+            float *hd = h.data() + (d - d_begin) * MAX_N, *out = py + row * L;
+            for (int64_t t = 0; t < T; ++t) {
+              const float v = dl[at(t)] + bias_kd;
+              dts[t] = v > 20.f ? v : std::log1p(std::exp(v));  // torch's softplus (threshold 20)
+            }
+            decay_chunk(dts.data(), Ad, T, N, decays.data());
+            for (int64_t t = 0; t < T; ++t) {
+              const int64_t s = at(t);
+              const float dtu = dts[t] * u[s];
+              const float *a = decays.data() + t * N, *Bp = rows + s * P;
+              float* hs = states.data() + t * N;
+              for (int64_t n = 0; n < N; ++n) hs[n] = hd[n] = a[n] * hd[n] + dtu * Bp[n];
+            }
+            for (int64_t t = 0; t < T; ++t) {
+              const int64_t s = at(t);
+              const float *hs = states.data() + t * N, *Cp = rows + s * P + N;
+              float acc = 0.f;
+              for (int64_t n = 0; n < N; ++n) acc += Cp[n] * hs[n];
+              out[s] += acc + D_kd * u[s];
+            }
+          }
+        }
+      }
+    }
+  });
+  return y;
+}
+
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.def("ss2d_forward", &ss2d_forward, "SS2D inference: four directional scans, fused (CPU)");
   m.def("forward", &scan_forward, "selective scan forward (CPU)");
   m.def("backward", &scan_backward, "selective scan backward (CPU)");
 }
