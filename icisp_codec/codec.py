@@ -109,7 +109,7 @@ class Codec:
 
     def engine(self, kind=None):
         """Context engine for coding: exact integer when the model has an integer context path."""
-        kind = kind or self.model.context_engine().kind
+        kind = kind or self.model.default_context_path
         if kind not in self._engines:
             try:
                 self._engines[kind] = self.model.context_engine(kind)

@@ -1,5 +1,10 @@
 """Where the networks run and in which precision: one policy for coding and training."""
 import contextlib
+import functools
+import hashlib
+import json
+import os
+import platform
 
 import torch
 
@@ -39,3 +44,39 @@ def torch_threads(count):
         yield
     finally:
         torch.set_num_threads(previous)
+
+
+@functools.lru_cache(maxsize=None)
+def cpu_signature() -> str:
+    """What identifies this kind of CPU and software for cached machine-specific choices (a compiled kernel,
+    the fastest exact product): the instruction-set flags, the machine type and the torch version."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line for line in f if line.startswith("flags")), "")
+    except OSError:
+        flags = platform.processor()
+    key = f"{platform.machine()} {torch.__version__} {flags}"
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+def cached_choice(name, compute):
+    """A machine-specific choice, measured once per kind of CPU (cpu_signature) and kept in the per-user
+    cache; compute() -> a JSON-able value."""
+    import platformdirs
+
+    path = platformdirs.user_cache_path("icisp") / "choices.json"
+    try:
+        choices = json.loads(path.read_text())
+    except (OSError, ValueError):
+        choices = {}
+    key = f"{name}:{cpu_signature()}"
+    if key not in choices:
+        choices[key] = compute()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}")
+            tmp.write_text(json.dumps(choices, indent=1))
+            tmp.replace(path)
+        except OSError:
+            pass  # an unwritable cache only costs the measurement next time
+    return choices[key]

@@ -39,11 +39,14 @@ class ICISP(nn.Module):
         x_hat = self.g_s(y_bar * inverse_gain)
         return {"x_hat": x_hat, "likelihoods": likelihoods, "y_bar": y_bar}
 
+    @property
+    def default_context_path(self):
+        """"integer" where the configuration's context path has an exact integer form, else "float"."""
+        return "integer" if self.latent_codec.integer_capable else "float"
+
     def context_engine(self, kind=None):
-        """The engine that computes coding means/scales: "integer" where the configuration allows it."""
-        if kind is None:
-            kind = "integer" if self.latent_codec.integer_capable else "float"
-        return self.latent_codec.engine(kind)
+        """The engine that computes coding means/scales (default_context_path unless asked)."""
+        return self.latent_codec.engine(kind or self.default_context_path)
 
     def analyse(self, x, lam, run=None):
         """The scaled latent g_a(x)·gain(λ). `run(transform, x)` applies g_a; the codec passes a windowed

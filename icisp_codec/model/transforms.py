@@ -6,8 +6,8 @@ downsampling goes to N channels, an RSSM runs at H/16, and a 1×1 conv maps to M
 keeps the state-space blocks where the token grid is small).
 """
 import torch.nn as nn
-from compressai.layers import ResidualBlockUpsample, ResidualBlockWithStride, conv3x3, subpel_conv3x3
 
+from .compressai_parts import conv3x3, ResidualBlockUpsample, ResidualBlockWithStride, subpel_conv3x3
 from .blocks import RSSM
 
 

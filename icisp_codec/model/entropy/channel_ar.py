@@ -14,9 +14,8 @@ encoder's to the bit.
 """
 import torch
 import torch.nn as nn
-from compressai.entropy_models import GaussianConditional
-from compressai.ops import quantize_ste
 
+from ..compressai_parts import ENTROPY_CODER, GaussianConditional, quantize_ste
 from .tables import SCALE_MIN, TableBuffers, gaussian_rows, scale_index_thresholds, scale_table
 
 TABLE_SET = "gaussian"
@@ -56,7 +55,7 @@ class ChannelARLatentCodec(TableBuffers):
         self.lrp_nets = nn.ModuleList(
             _context_net(support_width(i) + self.slice_ch, hidden, self.slice_ch, act) for i in range(S)
         )
-        self.gaussian = GaussianConditional(scale_table().tolist(), scale_bound=SCALE_MIN)
+        self.gaussian = GaussianConditional(scale_table().tolist(), scale_bound=SCALE_MIN, entropy_coder=ENTROPY_CODER)
         # The integer context path's row choice: row = #{k : sigma >= thresholds[k]} (tables.py).
         self.register_buffer("scale_thresholds", torch.zeros(0, dtype=torch.int64))
 

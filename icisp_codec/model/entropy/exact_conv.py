@@ -14,7 +14,8 @@ accumulator, weight planes side by side along the columns, and the partial produ
   long as fan-in * 2^30 * 2^11 <= 2^53: every partial sum, in any order and with FMA, is an integer that
   float64 holds exactly. One dgemm per convolution, fast on every CPU (58 GFLOP/s on that EPYC).
 
-Which one runs is measured once per device (fastest_kernel); the decoded file cannot tell the difference.
+Which one runs is measured once per kind of CPU and remembered (fastest_kernel); the decoded file cannot tell
+the difference.
 """
 import math
 import time
@@ -86,9 +87,17 @@ FLOAT64 = ProductKernel("float64", torch.float64)
 
 @lru_cache(maxsize=None)
 def fastest_kernel(device_type):
-    """The faster exact kernel on this device, timed once (~50 ms) on a product shaped like the context path's."""
+    """The faster exact kernel on this device: timed once per kind of CPU (~0.2 s) on a product shaped like
+    the context path's, then remembered (device.cached_choice)."""
     if device_type == "cuda":
         return INT8  # int8 tensor cores
+    from ...device import cached_choice
+
+    name = cached_choice("exact-product", lambda: _time_kernels().name)
+    return next(kernel for kernel in (INT8, FLOAT64) if kernel.name == name)
+
+
+def _time_kernels():
     # One thread and the best of three runs, so that another busy process cannot flip the choice: the
     # kernels differ >10x where int8 has no fast path, and a wrong pick makes a 768x512 encode 11x slower.
     a = torch.randint(-64, 64, (256, 576), dtype=torch.int8)

@@ -7,9 +7,8 @@ EntropyBottleneck), coded as symbols round(z - median_c) with one table row per 
     z_hat = codec.dequantize(symbols)
 """
 import torch
-from compressai.entropy_models import EntropyBottleneck
-from compressai.ops import quantize_ste
 
+from ..compressai_parts import ENTROPY_CODER, EntropyBottleneck, quantize_ste
 from .tables import TableBuffers, pack_rows, quantize_pmf
 
 TABLE_SET = "factorized"
@@ -19,7 +18,7 @@ TAIL_MASS = 1e-6  # least probability left for the escape bin of a channel's row
 class FactorizedLatentCodec(TableBuffers):
     def __init__(self, channels):
         super().__init__()
-        self.entropy_bottleneck = EntropyBottleneck(channels)
+        self.entropy_bottleneck = EntropyBottleneck(channels, entropy_coder=ENTROPY_CODER)
 
     @property
     def medians(self):

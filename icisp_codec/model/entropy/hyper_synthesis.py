@@ -4,8 +4,8 @@
 because this is part of the context path that must be computable in exact integer arithmetic.
 """
 import torch.nn as nn
-from compressai.layers import ResidualBlockUpsample, subpel_conv3x3
 
+from ..compressai_parts import ResidualBlockUpsample, subpel_conv3x3
 from ..blocks import RSSM
 
 

@@ -17,23 +17,14 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from ...device import cpu_signature
+
 _SOURCE = Path(__file__).with_name("selective_scan.cpp")
 _FLAGS = ["-O3", "-march=native", "-mprefer-vector-width=512", "-ffast-math", "-fopenmp"]
 
 
-def _cpu_flags():
-    """The CPU's instruction-set flags: -march=native code must not run on another CPU (a shared home)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            return next((line for line in f if line.startswith("flags")), "")
-    except OSError:
-        import platform
-
-        return platform.processor()
-
-
 def _build_name():
-    key = _SOURCE.read_bytes() + " ".join(_FLAGS).encode() + torch.__version__.encode() + _cpu_flags().encode()
+    key = _SOURCE.read_bytes() + " ".join(_FLAGS).encode() + torch.__version__.encode() + cpu_signature().encode()
     return f"icisp_selective_scan_{hashlib.sha256(key).hexdigest()[:12]}"
 
 

@@ -1,0 +1,27 @@
+"""A fast start: the coding path loads only the parts of compressai (and none of scipy.stats) it uses, and the
+commands that need no network import no torch."""
+import subprocess
+import sys
+
+
+def _run(code):
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout
+
+
+def test_the_coding_path_skips_compressais_heavy_parts_which_still_work_afterwards(tiny_weights):
+    out = _run(f"""
+import sys, numpy as np
+from icisp_codec.codec import Codec
+codec = Codec.load({str(tiny_weights)!r}, device="cpu", bf16=False)
+data, _ = codec.encode(np.zeros((40, 50, 3), np.uint8), 2.5)
+codec.decode(data)
+heavy = [m for m in ("torch_geometric", "compressai.zoo.image", "compressai.datasets.image",
+                     "scipy.stats._stats_py", "torch._dynamo") if m in sys.modules]
+print("loaded:", heavy)
+import compressai, scipy.stats
+from compressai.models import ScaleHyperprior
+print(type(ScaleHyperprior(8, 8)).__name__, compressai.get_entropy_coder(), scipy.stats.norm.ppf(0.5))
+""")
+    assert "loaded: []" in out and "ScaleHyperprior ans 0.0" in out
