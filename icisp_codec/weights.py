@@ -52,6 +52,13 @@ def installed_dir() -> Path:
     return Path(platformdirs.user_data_dir("icisp")) / "weights"
 
 
+def discriminator_path(weights_path) -> Path:
+    """Where the discriminator trained beside a codec's weights is kept: it lets stage-2 training continue
+    from the weights without first re-training a blind discriminator."""
+    weights_path = Path(weights_path)
+    return weights_path.with_name(f"{weights_path.stem}-discriminator.pt")
+
+
 def weights_id(data: bytes) -> bytes:
     return hashlib.sha256(data).digest()[:8]
 
@@ -88,7 +95,7 @@ def read_meta(path) -> dict:
             meta = json.loads(archive.read(META))
     except (OSError, zipfile.BadZipFile, ValueError, KeyError) as exc:
         raise ModelError(f"{path}: not an icisp weights file ({exc})") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT or not isinstance(meta.get("config"), dict):
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise ModelError(f"{path}: not an icisp weights file (format {meta.get('format')!r})")
     return meta
 
@@ -113,8 +120,9 @@ def _entries(folder, origin):
         try:
             meta = read_meta(path)
         except ModelError:
-            continue  # listed by `icisp models` as unreadable; never chosen by name
-        out.append(WeightsFile(path.stem, path, origin, meta))
+            continue  # not weights: never chosen by name
+        if isinstance(meta.get("config"), dict):  # (a discriminator beside its codec has none)
+            out.append(WeightsFile(path.stem, path, origin, meta))
     return out
 
 
@@ -136,7 +144,10 @@ def candidates(name_or_path=None) -> list:
         path = Path(name_or_path)
         if not path.is_file():
             raise ModelError(f"weights file {path} not found" if not path.exists() else f"{path} is not a file")
-        return [WeightsFile(path.stem, path, "path", read_meta(path))]
+        meta = read_meta(path)
+        if not isinstance(meta.get("config"), dict):
+            raise ModelError(f"{path}: not a codec's weights (no model configuration)")
+        return [WeightsFile(path.stem, path, "path", meta)]
     entries = catalog()
     exact = [e for e in entries if e.name == name_or_path]
     if exact:
@@ -206,21 +217,20 @@ def _expand(state):
 PRECISIONS = ("compact", "exact")
 
 
-def save_weights(model, path, info=None, precision="compact") -> bytes:
-    """Write model (with its coding tables built) to path, atomically; returns the weights id. precision:
-    "compact" (int8 convolution/linear weights, fp16 elsewhere) or "exact" (float32)."""
+def save_tensors(state, path, meta, precision="compact") -> bytes:
+    """Write a state dict and its metadata as a format-2 file (see the module docstring), atomically;
+    returns the file's id."""
     import torch
 
     if precision not in PRECISIONS:
         raise ValueError(f"precision {precision!r} is not one of {PRECISIONS}")
-    state = {}
-    for k, v in model.state_dict().items():
-        state.update(_compact(k, v.detach().cpu(), precision))
+    stored = {}
+    for k, v in state.items():
+        stored.update(_compact(k, v.detach().cpu(), precision))
     tensors = io.BytesIO()
-    torch.save(state, tensors)
+    torch.save(stored, tensors)
     tensors = tensors.getvalue()
-    meta = {"format": FORMAT, "config": model.cfg.to_dict(), "info": info or {}, "precision": precision,
-            "sha256": hashlib.sha256(tensors).hexdigest()}
+    meta = {"format": FORMAT, **meta, "precision": precision, "sha256": hashlib.sha256(tensors).hexdigest()}
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
         for name, data in ((META, json.dumps(meta, indent=1).encode()), (TENSORS, tensors)):
@@ -233,6 +243,35 @@ def save_weights(model, path, info=None, precision="compact") -> bytes:
     tmp.write_bytes(data)
     tmp.replace(path)
     return weights_id(data)
+
+
+def load_tensors(path):
+    """(state dict as float32/integer tensors, metadata) of a format-2 file; ModelError when it is not one
+    or its tensors fail their digest."""
+    import torch
+
+    meta = read_meta(path)
+    if meta.get("format") != FORMAT:
+        raise ModelError(f"{path}: not a format-2 icisp tensor file")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            tensors = archive.read(TENSORS)
+        if hashlib.sha256(tensors).hexdigest() != meta.get("sha256"):
+            raise ModelError(f"{path}: tensor data fails its digest (the file is corrupt)")
+        state = torch.load(io.BytesIO(tensors), map_location="cpu", weights_only=True)
+    except ModelError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - torch.load and zipfile raise many types on damaged files
+        raise ModelError(f"{path}: not a loadable tensor file ({type(exc).__name__}: {exc})") from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ModelError(f"{path}: not an icisp weights file (no tensor dictionary)")
+    return _expand(state), meta
+
+
+def save_weights(model, path, info=None, precision="compact") -> bytes:
+    """Write model (with its coding tables built) to path, atomically; returns the weights id. precision:
+    "compact" (int8 convolution/linear weights, fp16 elsewhere) or "exact" (float32)."""
+    return save_tensors(model.state_dict(), path, {"config": model.cfg.to_dict(), "info": info or {}}, precision)
 
 
 # --- loading ---------------------------------------------------------------------------------------------
@@ -285,34 +324,24 @@ def _check_against(model, state, path):
 
 
 def _read(path):
-    """(config dict, state dict, info, id) from a weights file of either format; ModelError when it is not
-    one or its tensors fail their digest."""
+    """(config dict, state dict, info, id) from a weights file of either format."""
     import torch
 
     from .model.network import upgrade_state_dict
 
-    data = path.read_bytes()
     meta = read_meta(path)
+    if meta["format"] == FORMAT:
+        state, meta = load_tensors(path)
+        return meta["config"], state, meta.get("info", {}), weights_id(Path(path).read_bytes())
+    data = Path(path).read_bytes()
     try:
-        if meta["format"] == FORMAT:
-            with zipfile.ZipFile(io.BytesIO(data)) as archive:
-                tensors = archive.read(TENSORS)
-            if hashlib.sha256(tensors).hexdigest() != meta.get("sha256"):
-                raise ModelError(f"{path}: tensor data fails its digest (the file is corrupt)")
-            state, raw_config, info = torch.load(io.BytesIO(tensors), map_location="cpu", weights_only=True), \
-                meta["config"], meta.get("info", {})
-        else:
-            blob = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-            if not isinstance(blob, dict) or blob.get("format") != LEGACY_FORMAT:
-                raise ModelError(f"{path}: not an icisp weights file")
-            state, raw_config, info = upgrade_state_dict(blob["state_dict"]), blob["config"], blob.get("info", {})
-    except ModelError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - torch.load and zipfile raise many types on damaged files
+        blob = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - torch.load raises many types on damaged files
         raise ModelError(f"{path}: not a loadable weights file ({type(exc).__name__}: {exc})") from None
+    state = blob.get("state_dict") if isinstance(blob, dict) else None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ModelError(f"{path}: not an icisp weights file (no tensor dictionary)")
-    return raw_config, state, info, weights_id(data)
+    return blob["config"], upgrade_state_dict(_expand(state)), blob.get("info", {}), weights_id(data)
 
 
 def load_weights(name_or_path=None, device="cpu"):
@@ -327,7 +356,6 @@ def load_weights(name_or_path=None, device="cpu"):
         raise
     except Exception as exc:  # noqa: BLE001 - any failure to build means a broken configuration
         raise ModelError(f"{path}: broken model configuration ({type(exc).__name__}: {exc})") from None
-    state = _expand(state)
     _check_against(model, state, path)
     model.load_state_dict(state)
     return model.to(device).eval(), wid, info

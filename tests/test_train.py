@@ -176,6 +176,26 @@ def test_discriminator_only_trains_d_and_leaves_the_codec_untouched(train_folder
         Trainer(_options(train_folder, tmp_path / "s1", stage=1, discriminator_only=True))
 
 
+def test_exported_weights_carry_their_discriminator_into_the_next_run(train_folder, tmp_path):
+    """`icisp export` of a stage-2 state writes the discriminator beside the weights; `--init` with them starts
+    with that discriminator (to int8 rounding), not a blind one."""
+    from icisp_codec.train.export import export
+    from icisp_codec.weights import discriminator_path
+
+    first = Trainer(_options(train_folder, tmp_path / "a", stage=2, max_steps=2))
+    first.run()
+    export(tmp_path / "a" / "state.pt", tmp_path / "w.pt")
+    assert discriminator_path(tmp_path / "w.pt").exists()
+    trained = first.objective.discriminator.trainable_state_dict()
+    fresh = Trainer(_options(train_folder, tmp_path / "b", stage=2))
+    continued = Trainer(_options(train_folder, tmp_path / "c", stage=2, init=str(tmp_path / "w.pt")))
+    for key, value in trained.items():
+        loaded = continued.objective.discriminator.trainable_state_dict()[key].float()
+        tolerance = value.float().abs().max() / 100 + 1e-6  # int8 per output channel, fp16 elsewhere
+        assert (loaded - value.float()).abs().max() <= tolerance, key
+    assert any(not torch.equal(fresh.objective.discriminator.trainable_state_dict()[k], v) for k, v in trained.items())
+
+
 @pytest.mark.parametrize("args, message", [(["--stage", "2", "--loss-weight", "gan=1"], "TERM=W"),
                                            (["--stage", "2", "--loss-weight", "mse=high"], "not a number"),
                                            (["--stage", "1", "--loss-weight", "mse=1"], "only stage 2"),

@@ -477,11 +477,15 @@ def train(**kw):
 @click.argument("output", type=click.Path(dir_okay=False))
 @handled
 def export_command(source, output):
-    """Write compact weights (int8/fp16, coding tables built) from a training state or weights file."""
+    """Write compact weights (int8/fp16, coding tables built) from a training state or weights file; from a
+    stage-2 state also the discriminator beside them (OUTPUT's name + -discriminator.pt)."""
     from ..train.export import export
+    from ..weights import discriminator_path
 
     wid = export(source, output)
     click.echo(f"{output}: {Path(output).stat().st_size / 1e6:.2f} MB, weights id {wid.hex()}", err=True)
+    if discriminator_path(output).exists():
+        click.echo(f"{discriminator_path(output)}: {discriminator_path(output).stat().st_size / 1e6:.2f} MB", err=True)
 
 
 def _write_json(doc, path):
@@ -552,9 +556,12 @@ def eval_command(ctx, folder, lambdas, presets, weights, device, json_path, csv_
 @click.argument("folder", type=click.Path(file_okay=False, exists=True))
 @click.option("--codecs", default="jpeg,webp,avif,jxl", show_default=True, help="Comma list of jpeg,webp,avif,jxl,heic.")
 @click.option("--json", "json_dir", default=None, help="Folder for one results document per codec (<codec>.json).")
-@click.option("--no-lpips", is_flag=True)
+@click.option("--no-lpips", is_flag=True, help="Skip LPIPS-HED.")
+@click.option("--cache", "cache_dir", default=None, type=click.Path(file_okay=False),
+              help="Folder of cached peer results (<codec>.json), reused and extended; default: the per-user "
+                   "cache. The development images' results are kept in benchmarks/peer-results.")
 @handled
-def bench(folder, codecs, json_dir, no_lpips):
+def bench(folder, codecs, json_dir, no_lpips, cache_dir):
     """Measure peer codecs on FOLDER with the same metrics and schema as `icisp eval` (cached)."""
     from ..evaluation.peers import CODECS
     from ..evaluation.runner import bench_peer
@@ -562,7 +569,7 @@ def bench(folder, codecs, json_dir, no_lpips):
     for name in codecs.split(","):
         if name not in CODECS:
             raise click.UsageError(f"unknown codec {name!r} (known: {', '.join(CODECS)})")
-        doc = bench_peer(name, folder, with_lpips=not no_lpips)
+        doc = bench_peer(name, folder, with_lpips=not no_lpips, cache_dir=cache_dir)
         _print_summary(doc)
         if json_dir:
             _write_json(doc, str(Path(json_dir) / f"{name}.json"))

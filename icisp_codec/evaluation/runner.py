@@ -2,7 +2,9 @@
 
 Every record comes from a real file: icisp really encodes to bytes and decodes them; peers really go
 through their encoders and decoders. Peer results are cached per (codec, setting, image content hash,
-library versions) so reruns are cheap.
+library versions), one JSON file per codec, so reruns are cheap and only what is missing is measured; the
+development images' results are kept in the repository (benchmarks/peer-results), so a new machine starts
+with them.
 """
 import hashlib
 import json
@@ -14,7 +16,10 @@ from ..image_io import list_images, load_rgb
 from .metrics import ms_ssim, psnr
 from .records import clean, results
 
-CACHE_DIR = Path.home() / ".cache" / "icisp" / "bench"
+def default_cache_dir():
+    import platformdirs
+
+    return platformdirs.user_cache_path("icisp") / "bench"
 
 
 def _progress(items, label):
@@ -91,30 +96,52 @@ def _cache_key(codec, quality, rgb_hash, versions):
     return hashlib.sha256(json.dumps([codec, quality, rgb_hash, versions]).encode()).hexdigest()[:24]
 
 
-def bench_peer(codec_name, folder, qualities=None, with_lpips=True, cache_dir=CACHE_DIR):
+class PeerCache:
+    """{key: record} of one codec, in <cache_dir>/<codec>.json (keys sorted: stable diffs in git)."""
+
+    def __init__(self, cache_dir, codec_name):
+        self.path = Path(cache_dir) / f"{codec_name}.json"
+        self.records = json.loads(self.path.read_text()) if self.path.exists() else {}
+        self.changed = False
+
+    def get(self, key):
+        return self.records.get(key)
+
+    def put(self, key, record):
+        self.records[key] = record
+        self.changed = True
+
+    def save(self):
+        if self.changed:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(self.records, indent=0, sort_keys=True) + "\n")
+            tmp.replace(self.path)
+            self.changed = False
+
+
+def bench_peer(codec_name, folder, qualities=None, with_lpips=True, cache_dir=None):
     from .peers import CODECS, QUALITIES, versions
 
     encode, decode = CODECS[codec_name]
     qualities = qualities or QUALITIES[codec_name]
     images = _images(folder)
     lib_versions = versions()
-    cache_dir = Path(cache_dir)
-    cache_dir.mkdir(parents=True, exist_ok=True)
+    cache = PeerCache(cache_dir or default_cache_dir(), codec_name)
     records = []
     for name, path in _progress(images, codec_name):
         rgb = load_rgb(path)
         rgb_hash = hashlib.sha256(rgb.tobytes()).hexdigest()
         judge = None
         for q in qualities:
-            cached = cache_dir / f"{_cache_key(codec_name, q, rgb_hash, lib_versions)}.json"
-            if cached.exists():
-                rec = json.loads(cached.read_text())
-            else:
+            key = _cache_key(codec_name, q, rgb_hash, lib_versions)
+            rec = cache.get(key)
+            if rec is None or (with_lpips and rec.get("lpips_hed") is None):
                 judge = judge or Judge(rgb, with_lpips)
                 rec = _measure_peer(encode, decode, rgb, q, judge)
-                cached.write_text(json.dumps(rec))
-            rec["image"] = name
-            records.append(rec)
+                cache.put(key, rec)
+                cache.save()  # each record as it comes: an interrupted run keeps what it measured
+            records.append({**rec, "image": name})
     return results(codec_name, {"library_versions": lib_versions}, [n for n, _ in images], records)
 
 

@@ -1,23 +1,34 @@
-"""Export a training state (or re-export a weights file) as compact shipped weights with coding tables."""
+"""Export a training state (or re-export a weights file) as compact weights with coding tables, and, from a
+stage-2 state, the discriminator beside them (weights.discriminator_path), so that training can continue from
+the exported weights with a discriminator that already sees."""
 import torch
 
 from ..model import build_model
-from ..weights import load_weights, save_weights
+from ..weights import discriminator_path, load_weights, save_tensors, save_weights
 from .loop import load_training_weights
 
 
 def load_any(path):
-    """A model from a training state.pt or a weights file."""
+    """(model, info, discriminator state or None) from a training state.pt or a weights file."""
     blob = torch.load(path, map_location="cpu", weights_only=False)
     if isinstance(blob, dict) and "model" in blob and "config" in blob:
         model = build_model(blob["config"])
         load_training_weights(model, blob["model"])  # tables are rebuilt below
-        return model.eval(), {"step": blob.get("step"), "stage": blob.get("options", {}).get("stage")}
+        options = blob.get("options", {})
+        info = {"step": blob.get("step"), "stage": options.get("stage")}
+        if "discriminator" in blob:
+            return model.eval(), info, {"state": blob["discriminator"], "semantic": options.get("semantic")}
+        return model.eval(), info, None
     model, _, info = load_weights(path)
-    return model, info
+    return model, info, None
 
 
 def export(src, dst, info=None):
-    model, src_info = load_any(src)
+    """-> the weights id. Also writes the discriminator when src is a stage-2 training state."""
+    model, src_info, discriminator = load_any(src)
     model.build_tables()
-    return save_weights(model, dst, info={**src_info, **(info or {})})
+    info = {**src_info, **(info or {})}
+    if discriminator is not None:
+        save_tensors(discriminator["state"], discriminator_path(dst),
+                     {"kind": "discriminator", "semantic": discriminator["semantic"], "info": info})
+    return save_weights(model, dst, info=info)

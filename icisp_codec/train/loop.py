@@ -21,7 +21,7 @@ import torch.distributed as dist
 from ..device import use_bf16
 from ..model import build_model
 from ..model.network import upgrade_state_dict
-from ..weights import load_weights, save_weights
+from ..weights import discriminator_path, load_tensors, load_weights, save_weights
 from .curves import plot_curves
 from .data import CropSampler
 from .losses import sample_lambdas
@@ -170,6 +170,8 @@ class Trainer:
         self.resumed = opts.resume and (self.out / "state.pt").exists()
         if self.resumed:
             self.load_state()
+        elif opts.init and self.objective.has_discriminator:
+            self.load_discriminator(discriminator_path(opts.init))
 
     # --- state ------------------------------------------------------------------------------------------
     def state(self):
@@ -207,6 +209,19 @@ class Trainer:
             self.objective.discriminator.load_state_dict(state["discriminator"], strict=False)
             self.d_optimizer.load_state_dict(state["d_optimizer"])
             _set_lr(self.d_optimizer, self.opts.d_lr)
+
+    def load_discriminator(self, path):
+        """Start stage 2 with the discriminator exported beside the --init weights, when there is one."""
+        if not path.exists():
+            print(f"no discriminator at {path}: it starts blind (warm it up with --discriminator-only)",
+                  file=sys.stderr)
+            return
+        state, meta = load_tensors(path)
+        if meta.get("semantic") != self.opts.semantic:
+            print(f"{path} was trained with --semantic {meta.get('semantic')}: not used", file=sys.stderr)
+            return
+        self.objective.discriminator.load_state_dict(state, strict=False)
+        print(f"discriminator from {path}", file=sys.stderr)
 
     def save(self):
         if self.rank != 0:
