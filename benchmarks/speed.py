@@ -81,7 +81,8 @@ def measure_peer(name, width, height, repeats):
     encode, decode = CODECS[name]
     rgb = _image(width, height)
     data = encode(rgb, 50)
-    return {"encode_s": _median_time(lambda: encode(rgb, 50), repeats), "decode_s": _median_time(lambda: decode(data), repeats)}
+    return {"encode_s": _median_time(lambda: encode(rgb, 50), repeats),
+            "decode_s": _median_time(lambda: decode(data), repeats)}
 
 
 def _gflop(run):

@@ -54,7 +54,8 @@ def main():
         coded[name] = (float(match.group(1)), float(match.group(2)))
     print(f"python -c 'import torch': {torch_s:.2f} s; the coding path's import (icisp_codec.codec) beyond it: "
           f"{package_s - torch_s:.2f} s")
-    print("| command | whole process s | coding s (its own line) | model loading s | overhead s (whole - coding - import torch) |")
+    print("| command | whole process s | coding s (its own line) | model loading s "
+          "| overhead s (whole - coding - import torch) |")
     print("|---|---|---|---|---|")
     for name, wall in (("encode", encode_s), ("decode", decode_s)):
         coding, loading = coded[name]

@@ -16,8 +16,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from icisp_codec.train.losses import MSE_WEIGHT_STAGE1, bits_per_pixel, mse_per_sample
 from icisp_codec.train.loop import Trainer, TrainOptions
+from icisp_codec.train.losses import MSE_WEIGHT_STAGE1, bits_per_pixel, mse_per_sample
 
 BATCH, CROP = 8, 256
 
@@ -43,7 +43,8 @@ def bmshj2018_step(bf16):
     def step():
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             out = model(x)
-        loss = (bits_per_pixel(out["likelihoods"], CROP * CROP) + MSE_WEIGHT_STAGE1 * mse_per_sample(out["x_hat"], x)).mean()
+        rate = bits_per_pixel(out["likelihoods"], CROP * CROP)
+        loss = (rate + MSE_WEIGHT_STAGE1 * mse_per_sample(out["x_hat"], x)).mean()
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

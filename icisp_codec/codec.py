@@ -18,8 +18,8 @@ from .coding import SubstreamTooShort, TiledSymbolReader, TiledSymbolWriter
 from .device import native_bf16, resolve_device, torch_threads, use_bf16
 from .errors import CorruptFile, DecoderDesync, ModelError, UsageError
 from .geometry import PAD_MULTIPLE, hyper_regions, hyper_size, latent_size, tile_grid
-from .model.entropy.hyperprior import Y_TABLE_SET, Z_TABLE_SET
 from .model.config import check_lambda
+from .model.entropy.hyperprior import Y_TABLE_SET, Z_TABLE_SET
 from .model.transforms import SYNTHESIS_TAIL_HALO, local_tail_start
 from .tiling import SYNTHESIS_BANDS, TILE_LATENTS, WINDOW_LATENTS, analysis_windows, banded, synthesis_windows
 from .weights import load_weights

@@ -112,7 +112,8 @@ def convert(path, lam=None):
             if name not in ours:
                 unexpected.append(key)
             elif tuple(tensor.shape) != tuple(ours[name].shape):
-                problems.append(f"{key} has shape {tuple(tensor.shape)}, the paper model needs {tuple(ours[name].shape)}")
+                needed = tuple(ours[name].shape)
+                problems.append(f"{key} has shape {tuple(tensor.shape)}, the paper model needs {needed}")
             else:
                 mapped[name] = tensor
     derived = ("gains.", ".freqs", ".lengths", ".offsets", ".scale_thresholds", "._quantized_cdf", "._offset",

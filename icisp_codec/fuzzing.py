@@ -79,8 +79,10 @@ def mutate_structure(data: bytes, rng: random.Random) -> bytes:
             i, which = rng.randrange(len(c.tiles)), rng.randrange(2)
             tile = list(c.tiles[i])
             stream = tile[which]
-            tile[which] = rng.choice((b"", stream[: rng.randrange(len(stream) + 1)], stream + bytes(4 * rng.randint(1, 64)),
-                                      bytes(rng.randrange(256) for _ in range(len(stream))), stream[:-1] if stream else b"x"))
+            tile[which] = rng.choice((b"", stream[: rng.randrange(len(stream) + 1)],
+                                      stream + bytes(4 * rng.randint(1, 64)),
+                                      bytes(rng.randrange(256) for _ in range(len(stream))),
+                                      stream[:-1] if stream else b"x"))
             c.tiles[i] = tuple(tile)
         elif op == "swap" and c.tiles:
             c.tiles = [(y, z) for z, y in c.tiles]

@@ -41,7 +41,8 @@ def _their_state(model):
             key = key.replace(ours, theirs) if not ours.startswith("latent") else (
                 theirs + key[len(ours):] if key.startswith(ours) else key)
         state[key] = tensor.clone()
-    haar = torch.tensor([[[1, 1], [1, 1]], [[1, -1], [1, -1]], [[1, 1], [-1, -1]], [[1, -1], [-1, 1]]], dtype=torch.float32)
+    haar = torch.tensor([[[1, 1], [1, 1]], [[1, -1], [1, -1]], [[1, 1], [-1, -1]], [[1, -1], [-1, 1]]],
+                        dtype=torch.float32)
     for key in [k for k in state if k.endswith(".ffn.ffn.0.weight")]:
         channels = state[key].shape[1]
         state[key.replace(".ffn.ffn.0.weight", ".ffn.haar_op.haar_weights")] = haar[:, None].repeat(channels, 1, 1, 1)
@@ -93,7 +94,8 @@ def test_a_converted_checkpoint_codes_images_with_the_whole_cli(run, tmp_path, p
     models = json.loads(run("models", "--json").output)["weights"]
     assert any(m["name"] == "paper-2.5" and m["lambda_min"] == 2.5 and m["origin"] == "installed" for m in models)
     Image.fromarray(dev_image("astronaut.png")[100:164, 180:244]).save(tmp_path / "in.png")
-    assert run("encode", tmp_path / "in.png", tmp_path / "a.icisp", "--weights", "paper", "--lambda", 2.5).exit_code == 0
+    r = run("encode", tmp_path / "in.png", tmp_path / "a.icisp", "--weights", "paper", "--lambda", 2.5)
+    assert r.exit_code == 0, r.output
     r = run("decode", tmp_path / "a.icisp", tmp_path / "out.png")  # the weights found by the file's id
     assert r.exit_code == 0, r.output
     assert Image.open(tmp_path / "out.png").size == (64, 64)

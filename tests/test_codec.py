@@ -126,4 +126,3 @@ def test_cli_info_does_not_import_torch(tiny_codec, tmp_path):
         "assert 'torch' not in sys.modules, 'torch was imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
-

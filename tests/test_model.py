@@ -29,7 +29,7 @@ def test_paper_runs_forward_backward_and_codes(tmp_path):
     x = torch.rand(1, 3, 64, 64)
     out = model(x, 2.5)
     assert out["x_hat"].shape == x.shape
-    loss = out["x_hat"].square().mean() + sum(-l.log2().sum() for l in out["likelihoods"].values()) * 1e-6
+    loss = out["x_hat"].square().mean() + sum(-lik.log2().sum() for lik in out["likelihoods"].values()) * 1e-6
     loss.backward()
     assert model.g_a[1].evssb.ss2d.A_log.grad is not None  # gradients reach the scan parameters
     model.build_tables()

@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from icisp_codec.bitstream import Container, parse, serialize
+from icisp_codec.bitstream import parse, serialize
 from icisp_codec.cli.main import cli
 
 from .conftest import dev_image
@@ -185,7 +185,8 @@ def test_damaged_alpha_chunks_are_corrupt_files(run, coded, tmp_path):
     wrong_size, bomb = (tmp_path / "w.png"), (tmp_path / "b.png")
     Image.new("L", (5, 5)).save(wrong_size)
     Image.new("L", (30000, 30000)).save(bomb, optimize=True)
-    for name, chunk in (("garbage", b"\x89PNG garbage"), ("size", wrong_size.read_bytes()), ("bomb", bomb.read_bytes())):
+    chunks = (("garbage", b"\x89PNG garbage"), ("size", wrong_size.read_bytes()), ("bomb", bomb.read_bytes()))
+    for name, chunk in chunks:
         (tmp_path / f"{name}.icisp").write_bytes(_with_chunk(coded, "ALPH", chunk))
         _one_line_error(run("decode", tmp_path / f"{name}.icisp", tmp_path / f"{name}.png"), 6)
 

@@ -5,8 +5,8 @@ import torch
 import torch.nn.functional as F
 
 from icisp_codec.bitstream import parse
-from icisp_codec.image_io import pad, to_tensor
 from icisp_codec.geometry import spans, tile_grid
+from icisp_codec.image_io import pad, to_tensor
 from icisp_codec.tiling import analysis_windows, synthesis_windows, windowed
 
 from .conftest import dev_image

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from icisp_codec.train.loop import GAIN_LR_SCALE, TrainOptions, Trainer
+from icisp_codec.train.loop import GAIN_LR_SCALE, Trainer, TrainOptions
 
 
 @pytest.fixture(scope="module")
@@ -141,7 +141,6 @@ def test_discriminator_drives_the_generator(train_folder, tmp_path):
     assert grad.abs().sum() > 0
 
 
-
 def test_loss_weight_overrides_a_stage2_term(train_folder, tmp_path):
     """--loss-weight adversarial=0 (a discriminator warm-up) leaves D training but out of the G loss."""
     trainer = Trainer(_options(train_folder, tmp_path, stage=2, loss_weights={"adversarial": 0.0, "mse": 100.0}))
@@ -208,6 +207,7 @@ def test_train_rejects_bad_stage2_options(tmp_path, args, message):
     result = CliRunner().invoke(cli, ["train", "--out", str(tmp_path), "--data", str(tmp_path), *args])
     assert result.exit_code == 2 and message in result.output
 
+
 def test_dinov2_semantic_prior_loads_a_state_dict_file(tmp_path):
     from icisp_codec.train.discriminator import SemanticDiscriminator
     from icisp_codec.train.semantic import DINOv2
@@ -215,7 +215,8 @@ def test_dinov2_semantic_prior_loads_a_state_dict_file(tmp_path):
     dim, depth, tokens = 128, 2, 1 + 37 * 37  # official checkpoints hold 37x37 position embeddings
     g = torch.Generator().manual_seed(0)
     state = {"cls_token": torch.randn(1, 1, dim, generator=g), "pos_embed": torch.randn(1, tokens, dim, generator=g),
-             "mask_token": torch.zeros(1, dim), "patch_embed.proj.weight": torch.randn(dim, 3, 14, 14, generator=g) * 0.02,
+             "mask_token": torch.zeros(1, dim),
+             "patch_embed.proj.weight": torch.randn(dim, 3, 14, 14, generator=g) * 0.02,
              "patch_embed.proj.bias": torch.zeros(dim), "norm.weight": torch.ones(dim), "norm.bias": torch.zeros(dim)}
     for i in range(depth):
         p = f"blocks.{i}."

@@ -453,7 +453,7 @@ def train_plot(runs, png):
 def train(**kw):
     """Train a model: stage 1 rate + MSE, stage 2 adds perceptual, style and adversarial terms; every λ in
     [1, 5] in one run. Resumable; runs under torchrun for several processes. See docs/training.md."""
-    from ..train.loop import TrainOptions, Trainer
+    from ..train.loop import Trainer, TrainOptions
     from ..train.photos import prepare
 
     data = list(kw.pop("data"))
@@ -554,7 +554,8 @@ def eval_command(ctx, folder, lambdas, presets, weights, device, json_path, csv_
 
 @cli.command()
 @click.argument("folder", type=click.Path(file_okay=False, exists=True))
-@click.option("--codecs", default="jpeg,webp,avif,jxl", show_default=True, help="Comma list of jpeg,webp,avif,jxl,heic.")
+@click.option("--codecs", default="jpeg,webp,avif,jxl", show_default=True,
+              help="Comma list of jpeg,webp,avif,jxl,heic.")
 @click.option("--json", "json_dir", default=None, help="Folder for one results document per codec (<codec>.json).")
 @click.option("--no-lpips", is_flag=True, help="Skip LPIPS-HED.")
 @click.option("--cache", "cache_dir", default=None, type=click.Path(file_okay=False),

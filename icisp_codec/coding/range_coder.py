@@ -18,6 +18,7 @@ _model = constriction.stream.model
 class SubstreamTooShort(ValueError):
     """A substream has fewer bytes than the symbols it must hold could possibly cost."""
 
+
 _HALF = _model.Uniform(1 << 16)
 
 

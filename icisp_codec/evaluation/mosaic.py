@@ -19,7 +19,8 @@ def comparison(rgb, codec, target_bpp, peers=("jpeg", "webp", "avif", "jxl"), cr
     icisp = []
     for lam in lambdas:
         data, _ = codec.encode(rgb, float(lam))
-        icisp.append((len(data) * 8 / pixels, f"icisp lambda={lam:.2f}", data))  # ASCII: the default font has no λ glyph
+        # ASCII label: the default font has no λ glyph
+        icisp.append((len(data) * 8 / pixels, f"icisp lambda={lam:.2f}", data))
     bpp, label, data = _nearest(icisp, target_bpp)
     tiles.append((f"{label} {bpp:.3f} bpp", codec.decode(data)[0]))
     for name in peers:

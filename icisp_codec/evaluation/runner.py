@@ -16,6 +16,7 @@ from ..image_io import list_images, load_rgb
 from .metrics import ms_ssim, psnr
 from .records import clean, results
 
+
 def default_cache_dir():
     import platformdirs
 

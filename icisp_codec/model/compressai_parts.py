@@ -1,15 +1,15 @@
 """compressai's layers and entropy models, without the seconds its package import costs.
 
 `import compressai.layers` first runs compressai/__init__.py, which imports every part of the library: its
-point-cloud datasets pull in torch_geometric, its model zoo, its transforms (3-4 s on a 2-core machine, beyond
-torch itself). icisp uses three of its subpackages: `layers`, `entropy_models` and `ops`, and imports
-them only through this module, which first registers the compressai package object without running its __init__, so those subpackages load from the
-installed compressai as usual and nothing else does. The first time anything asks the package for a name
-that only its __init__ defines (available_entropy_coders, ...), a module-level __getattr__ (PEP 562) runs the
-__init__ in place, so code that uses compressai fully still gets all of it; a submodule asked for by name
-(`from compressai import ans`) is imported alone. compressai's other subpackages (datasets, zoo, models,
-registry, ...) are registered the same way, so its __init__ binds them without running them: each runs when
-first used.
+point-cloud datasets pull in torch_geometric and with it torch._dynamo (about 5 s on a 2-core machine, beyond
+torch itself). icisp uses three of its subpackages, `layers`, `entropy_models` and `ops`, and imports them
+only through this module, which first registers the compressai package object without running its __init__, so
+those subpackages load from the installed compressai as usual and nothing else does. The first time anything
+asks the package for a name that only its __init__ defines (available_entropy_coders, ...), a module-level
+__getattr__ (PEP 562) runs the __init__ in place, so code that uses compressai fully still gets all of it; a
+submodule asked for by name (`from compressai import ans`) is imported alone. compressai's other subpackages
+(datasets, zoo, models, registry, ...) are registered the same way, so its __init__ binds them without running
+them: each runs when first used.
 
 compressai.entropy_models imports scipy.stats at the top for one function (GaussianConditional's quantiles in
 `update()`, which icisp never calls: it builds its own integer tables). scipy.stats is registered the same
@@ -72,5 +72,5 @@ from compressai.ops import quantize_ste  # noqa: E402
 # compressai's default coder, named so that building an entropy model does not ask the package's __init__
 ENTROPY_CODER = "ans"
 
-__all__ = ["ENTROPY_CODER", "EntropyBottleneck", "GaussianConditional", "ResidualBlockUpsample", "ResidualBlockWithStride", "conv3x3",
-           "quantize_ste", "subpel_conv3x3"]
+__all__ = ["ENTROPY_CODER", "EntropyBottleneck", "GaussianConditional", "ResidualBlockUpsample",
+           "ResidualBlockWithStride", "conv3x3", "quantize_ste", "subpel_conv3x3"]

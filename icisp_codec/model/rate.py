@@ -13,6 +13,7 @@ import math
 import torch
 import torch.nn as nn
 
+
 class RateGains(nn.Module):
     def __init__(self, presets, channels):
         super().__init__()

@@ -7,8 +7,8 @@ keeps the state-space blocks where the token grid is small).
 """
 import torch.nn as nn
 
-from .compressai_parts import conv3x3, ResidualBlockUpsample, ResidualBlockWithStride, subpel_conv3x3
 from .blocks import RSSM
+from .compressai_parts import ResidualBlockUpsample, ResidualBlockWithStride, conv3x3, subpel_conv3x3
 
 
 def _rssm_or_identity(enabled, channels, d_state):

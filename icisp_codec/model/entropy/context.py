@@ -83,7 +83,7 @@ class IntegerNet:
         _, peak_exp = torch.frexp(peak)  # peak in [2^(p-1), 2^p): exact
         e = (WEIGHT_BITS - 1) - peak_exp  # |w| * 2^e < 2^(WEIGHT_BITS-1)
         w_int = torch.round(w * torch.pow(2.0, e.double()).view(-1, 1, 1, 1)).clamp(-limit, limit)
-        bias = conv.bias.detach().double().cpu() if conv.bias is not None else torch.zeros(w.shape[0], dtype=torch.float64)
+        bias = torch.zeros(w.shape[0], dtype=torch.float64) if conv.bias is None else conv.bias.detach().double().cpu()
         b_int = torch.round(bias * torch.pow(2.0, (e + FRACTION_BITS).double()))
         return w_int.to(torch.int64), b_int.to(torch.int64), e.to(torch.int64)
 

@@ -4,7 +4,8 @@ The integer context path (context.py) convolves integers (activations |a| <= 2^2
 needs every result exact. float64 convolutions are exact but slow on CPUs (oneDNN has no float64 kernels).
 Here the convolution becomes matrix products, one per kernel tap, summed (ExactConv2d): the operands are
 split into balanced base-2^b digit planes small enough that every sum of products stays exact in the kernel's
-accumulator, weight planes side by side along the columns, and the partial products are recombined in int64. Two kernels compute that product; both are exact, so they give the same integers:
+accumulator, weight planes side by side along the columns, and the partial products are recombined in int64.
+Two kernels compute that product; both are exact, so they give the same integers:
 
 - int8: 8-bit digits, torch._int_mm (int8 x int8 -> int32). A digit product is at most 2^14, so a fan-in
   below 2^16 keeps every int32 sum exact. 3 x 2 digit-plane products for typical activations. Fast where

@@ -5,8 +5,8 @@ because this is part of the context path that must be computable in exact intege
 """
 import torch.nn as nn
 
-from ..compressai_parts import ResidualBlockUpsample, subpel_conv3x3
 from ..blocks import RSSM
+from ..compressai_parts import ResidualBlockUpsample, subpel_conv3x3
 
 
 class BranchedHyperSynthesis(nn.Module):

@@ -26,6 +26,7 @@ from .factorized import TABLE_SET as Z_TABLE_SET
 from .factorized import FactorizedLatentCodec
 from .hyper_synthesis import hyper_synthesis
 
+
 class HyperpriorLatentCodec(nn.Module):
     def __init__(self, cfg):
         super().__init__()

@@ -13,9 +13,9 @@ import os
 
 import torch
 
+from . import compiled
 from .chunked import selective_scan_chunked
 from .reference import selective_scan_reference
-from . import compiled
 
 __all__ = ["selective_scan", "selective_scan_chunked", "selective_scan_reference", "backend_name", "ss2d_fused",
            "fused_ss2d_available"]
