@@ -1,6 +1,6 @@
 """How strongly each stage-2 loss term pulls on the synthesis transform: the norm of each weighted term's
 gradient w.r.t. g_s, on a few training batches, from a run's training state and with the run's own loss
-weights (docs/training.md, session 9).
+weights (docs/training.md, "The adversarial weight").
 
     python benchmarks/gradient_balance.py RUN_DIR [--batches 3]
 

@@ -87,8 +87,11 @@ def mutate_structure(data: bytes, rng: random.Random) -> bytes:
         elif op == "swap" and c.tiles:
             c.tiles = [(y, z) for z, y in c.tiles]
         elif op == "chunk":
-            tag = rng.choice(("ICCP", "EXIF", "XMP ", "ALPH", "ZZZZ"))
-            c.metadata[tag] = bytes(rng.randrange(256) for _ in range(rng.choice((0, 1, 16, 700))))
+            tag = rng.choice(("ICCP", "ICCZ", "SRGB", "EXIF", "EXFZ", "XMP ", "ALPH", "ZZZZ"))
+            if rng.random() < 0.3:  # valid zlib, inflating to far more than it holds
+                c.metadata[tag] = zlib.compress(bytes(rng.choice((1 << 10, 1 << 20, 1 << 25))))
+            else:
+                c.metadata[tag] = bytes(rng.randrange(256) for _ in range(rng.choice((0, 1, 16, 700))))
         elif op == "alpha" and 0 < c.width * c.height <= 1 << 20:
             size = (c.width, c.height)
             c.metadata["ALPH"] = rng.choice((_png(size), _png((5, 5)), _png(size, "RGB"), _png(size)[:40]))

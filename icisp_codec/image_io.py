@@ -11,24 +11,17 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .errors import CorruptFile, InputError, UnsupportedInput, WriteError
+from . import metadata as chunks
+from .errors import InputError, UnsupportedInput, WriteError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".pnm", ".bmp"}
-
-
-# Metadata chunk tags of the .icisp container (docs/bitstream.md).
-ICC_TAG, EXIF_TAG, ALPHA_TAG = "ICCP", "EXIF", "ALPH"
 
 
 @dataclass
 class LoadedImage:
     rgb: np.ndarray  # (H, W, 3) uint8
-    metadata: dict = field(default_factory=dict)  # container chunks: ICC profile, EXIF, alpha (lossless PNG)
+    metadata: dict = field(default_factory=dict)  # container chunks: colour profile, EXIF, alpha (metadata.py)
     notices: list = field(default_factory=list)  # one line per conversion that was made
-
-
-# JPEG keeps EXIF in one APP1 segment: at most 65,533 bytes of payload.
-JPEG_EXIF_LIMIT = 65533
 
 
 def _open(path, name=None):
@@ -69,27 +62,23 @@ def _to_8_bits(im, name):
     return Image.fromarray(np.round(values * scale).clip(0, 255).astype(np.uint8)), notice
 
 
-def load_image(path, keep_metadata=True, name=None) -> LoadedImage:
-    """Read the first frame of an image as 8-bit RGB, with its ICC profile, EXIF and alpha channel as
-    metadata chunks (alpha is carried losslessly), and a notice for every conversion made."""
+def load_image(path, keep_metadata=True, name=None, exact_icc=False) -> LoadedImage:
+    """Read the first frame of an image as 8-bit RGB, with its colour profile, EXIF and alpha channel as
+    metadata chunks (metadata.py; alpha is carried losslessly), and a notice for every conversion made."""
     name = name or path
     im = _open(path, name)
-    notices, metadata = [], {}
+    notices, alpha_png = [], None
     if getattr(im, "n_frames", 1) > 1:
         notices.append(f"animated image: only the first of {im.n_frames} frames is coded")
-    if keep_metadata:
-        if im.info.get("icc_profile"):
-            metadata[ICC_TAG] = im.info["icc_profile"]
-        exif = im.getexif()
-        if len(exif):
-            metadata[EXIF_TAG] = exif.tobytes()
+    icc = im.info.get("icc_profile") if keep_metadata else None
+    exif = im.getexif().tobytes() if keep_metadata and len(im.getexif()) else None
     if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
         rgba = im.convert("RGBA")
         alpha = rgba.getchannel("A")
         if alpha.getextrema() != (255, 255):
             buffer = io.BytesIO()
             alpha.save(buffer, "PNG", optimize=True)
-            metadata[ALPHA_TAG] = buffer.getvalue()
+            alpha_png = buffer.getvalue()
             notices.append("alpha channel carried losslessly in its own chunk")
         im = rgba.convert("RGB")
     elif im.mode != "RGB":
@@ -100,6 +89,9 @@ def load_image(path, keep_metadata=True, name=None) -> LoadedImage:
             notices.append(f"{kind} image: {notice}")
         notices.append(f"{kind} image converted to RGB")
         im = im.convert("RGB")
+    metadata = chunks.pack(icc, exif, alpha_png, exact_icc)
+    if chunks.SRGB in metadata:
+        notices.append("colour profile equivalent to sRGB: stored as a one-byte sRGB tag (--exact-icc keeps its bytes)")
     return LoadedImage(np.asarray(im, dtype=np.uint8).copy(), metadata, notices)
 
 
@@ -108,34 +100,24 @@ def load_rgb(path) -> np.ndarray:
     return load_image(path, keep_metadata=False).rgb
 
 
-def _alpha(chunk, size):
-    """The stored alpha plane, checked against the image size before it is decoded (a chunk is file data:
-    it may be damaged or hostile)."""
-    try:
-        alpha = Image.open(io.BytesIO(chunk), formats=["PNG"])
-        if alpha.size != size:
-            raise CorruptFile(f"alpha chunk of {alpha.size[0]}x{alpha.size[1]} for a {size[0]}x{size[1]} image")
-        alpha.load()
-        return alpha.convert("L")
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise CorruptFile(f"alpha chunk is not a valid PNG ({exc})") from None
-
-
 def encode_image(rgb: np.ndarray, format: str, metadata=None):
-    """-> (bytes, notices): an image in a Pillow format, restoring ICC profile, EXIF and alpha where the
-    format can hold them."""
+    """-> (bytes, notices): an image in a Pillow format, restoring the colour profile, EXIF and alpha where
+    the format can hold them."""
     metadata, notices = metadata or {}, []
     im = Image.fromarray(rgb, mode="RGB")
-    if ALPHA_TAG in metadata and format in ("PNG", "WEBP", "TIFF"):
-        im.putalpha(_alpha(metadata[ALPHA_TAG], im.size))
+    alpha = chunks.alpha(metadata, im.size)
+    if alpha is not None and format in ("PNG", "WEBP", "TIFF"):
+        im.putalpha(alpha)
     options = {}
-    if ICC_TAG in metadata:
-        options["icc_profile"] = metadata[ICC_TAG]
-    if EXIF_TAG in metadata and format in ("PNG", "JPEG", "WEBP", "TIFF"):
-        if format == "JPEG" and len(metadata[EXIF_TAG]) > JPEG_EXIF_LIMIT:
-            notices.append(f"EXIF of {len(metadata[EXIF_TAG])} bytes dropped: JPEG holds at most {JPEG_EXIF_LIMIT}")
+    icc = chunks.icc_profile(metadata)
+    if icc:
+        options["icc_profile"] = icc
+    exif = chunks.exif(metadata)
+    if exif and format in ("PNG", "JPEG", "WEBP", "TIFF"):
+        if format == "JPEG" and len(exif) > chunks.JPEG_EXIF_LIMIT:
+            notices.append(f"EXIF of {len(exif)} bytes dropped: JPEG holds at most {chunks.JPEG_EXIF_LIMIT}")
         else:
-            options["exif"] = metadata[EXIF_TAG]
+            options["exif"] = exif
     buffer = io.BytesIO()
     try:
         im.save(buffer, format=format, **options)

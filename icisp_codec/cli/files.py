@@ -113,25 +113,24 @@ def _move_into_place(tmp, path, overwrite):
     os.unlink(tmp)
 
 
-def load_input(src, keep_metadata=True) -> image_io.LoadedImage:
+def load_input(src, keep_metadata=True, exact_icc=False) -> image_io.LoadedImage:
     if str(src) == STDIO:
-        return image_io.load_image(io.BytesIO(read_bytes(src)), keep_metadata, name=display_name(src))
-    return image_io.load_image(src, keep_metadata)
+        return image_io.load_image(io.BytesIO(read_bytes(src)), keep_metadata, display_name(src), exact_icc)
+    return image_io.load_image(src, keep_metadata, exact_icc=exact_icc)
 
 
 # --- single files -------------------------------------------------------------------------------------
 def encode_file(codecs, src, dst, lam=None, target_bpp=None, target_size=None, strict=False,
-                pad_mode="replicate", keep_metadata=True, overwrite=False):
-    """-> Report (with its notices). codecs: a cli.models.Codecs; exactly one of lam / target_bpp /
+                pad_mode="replicate", keep_metadata=True, exact_icc=False, overwrite=False):
+    """-> Report (with its notices). codecs: a selection.Codecs; exactly one of lam / target_bpp /
     target_size."""
     with named(src):
-        return _encode_file(codecs, src, dst, lam, target_bpp, target_size, strict, pad_mode, keep_metadata,
-                            overwrite)
+        check_output(dst, overwrite, src)
+        loaded = load_input(src, keep_metadata, exact_icc)
+        return _encode_loaded(codecs, loaded, src, dst, lam, target_bpp, target_size, strict, pad_mode, overwrite)
 
 
-def _encode_file(codecs, src, dst, lam, target_bpp, target_size, strict, pad_mode, keep_metadata, overwrite):
-    check_output(dst, overwrite, src)
-    loaded = load_input(src, keep_metadata)
+def _encode_loaded(codecs, loaded, src, dst, lam, target_bpp, target_size, strict, pad_mode, overwrite):
     if target_bpp is not None or target_size is not None:
         pixels = loaded.rgb.shape[0] * loaded.rgb.shape[1]
         target = target_size if target_size is not None else max(1, int(target_bpp * pixels / 8))
@@ -145,7 +144,7 @@ def _encode_file(codecs, src, dst, lam, target_bpp, target_size, strict, pad_mod
 
 
 def decode_file(codecs, src, dst, max_pixels=None, keep_metadata=True, overwrite=False, format=None):
-    """-> Report (with its notices). codecs: a cli.models.Codecs; the weights are the file's own."""
+    """-> Report (with its notices). codecs: a selection.Codecs; the weights are the file's own."""
     with named(src):
         return _decode_file(codecs, src, dst, max_pixels, keep_metadata, overwrite, format)
 

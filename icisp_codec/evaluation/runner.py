@@ -24,14 +24,10 @@ def default_cache_dir():
 
 
 def _progress(items, label):
-    """A progress line on a TTY, nothing when piped."""
-    tty = sys.stderr.isatty()
-    for i, item in enumerate(items, 1):
-        if tty:
-            print(f"\r{label} {i}/{len(items)}", end="", file=sys.stderr, flush=True)
-        yield item
-    if tty:
-        print(file=sys.stderr)
+    """A progress bar with an ETA on a terminal, nothing when stderr is not one."""
+    from tqdm import tqdm
+
+    return tqdm(items, desc=label, unit="image", file=sys.stderr, disable=not sys.stderr.isatty())
 
 
 class Judge:
@@ -67,17 +63,22 @@ def _images(folder):
     return [(str(p.relative_to(folder)), p) for p in paths]
 
 
-def eval_icisp(codec, folder, lambdas, save_recon=None, with_lpips=True):
+def eval_icisp(codec_for, folder, lambdas, save_recon=None, with_lpips=True):
+    """codec_for: a Codec, or a function λ -> the Codec for λ (fixed-rate models, one per λ)."""
+    if not callable(codec_for):
+        codec_for = (lambda codec: lambda lam: codec)(codec_for)
     images = _images(folder)
     records = []
     for name, path in _progress(images, "eval"):
         rgb = load_rgb(path)
         judge = Judge(rgb, with_lpips)
         for lam in lambdas:
-            records.append(_eval_one(codec, name, rgb, lam, judge, save_recon))
-    info = {"model": codec.model.cfg.name, "weights_id": codec.weights_id.hex(), "device": str(codec.device),
-            "bf16": codec.bf16}
-    return results("icisp-" + codec.model.cfg.name, info, [n for n, _ in images], records)
+            records.append(_eval_one(codec_for(lam), name, rgb, lam, judge, save_recon))
+    codecs = {id(c): c for c in (codec_for(lam) for lam in lambdas)}.values()
+    first = next(iter(codecs))
+    info = {"model": first.model.cfg.name, "weights_id": ",".join(c.weights_id.hex() for c in codecs),
+            "device": str(first.device), "bf16": first.bf16, "metadata": "not coded (pixels only)"}
+    return results("icisp-" + first.model.cfg.name, info, [n for n, _ in images], records)
 
 
 def _eval_one(codec, name, rgb, lam, judge, save_recon):

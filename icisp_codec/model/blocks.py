@@ -2,7 +2,7 @@
 
 Tensors enter and leave every block as NCHW; inside, the per-pixel layers work channels-last (B, H, W, C)
 as in VMamba, where LayerNorm and Linear act on the channel vector of each pixel.
-Shapes and initialisation follow the authors' released model (design/icisp-paper.md §1.3–1.5).
+Shapes and initialisation follow the authors' released model (docs/model.md).
 """
 import math
 

@@ -1,4 +1,4 @@
-"""The semantic-informed discriminator (design/icisp-paper.md §2).
+"""The semantic-informed discriminator (docs/model.md).
 
 D(image, y_bar, original) -> patch logits. A frozen semantic encoder sees only the original; its features and
 the decoder-side latent y_bar are fused by AFFB (selective-kernel fusion) into a 12-channel condition, which

@@ -1,9 +1,9 @@
 """The resumable training loop behind `icisp train`.
 
 State (model, optimisers, step, RNGs, sampler position) is written atomically to <out>/state.pt every few
-minutes and on SIGINT/SIGTERM; compact weights (fp16, coding tables built) go to <out>/weights.pt at the same
-time; curves go to <out>/log.jsonl. `--resume` continues from state.pt; `--init WEIGHTS` starts from a
-weights file with fresh optimiser state.
+minutes and on SIGINT/SIGTERM; compact weights (int8/fp16, coding tables built) go to <out>/weights.pt at the
+same time; curves go to <out>/log.jsonl. `--resume` continues from state.pt; `--init WEIGHTS` starts from a
+weights file with fresh optimiser state (and, in stage 2, with the discriminator exported beside it).
 """
 import copy
 import importlib.util
@@ -64,9 +64,9 @@ class TrainOptions:
 
 
 # The rate gains are one log-scale per latent channel and preset, so at the base rate they settle slowly
-# (0.1-0.2 in 14 k steps of stage 1); they learn at this multiple of --lr. Measured in session 8: even so they
-# stay where they are (~0.03 in 600 steps), so the presets' rate spread comes from the transforms and the
-# loss's rate weights (--rate-exponent), not from the gains' learning rate.
+# (0.1-0.2 in 14 k steps of stage 1); they learn at this multiple of --lr. Even so they stay where they are
+# (~0.03 in 600 steps), so the presets' rate spread comes from the transforms and the loss's rate weights
+# (--rate-exponent), not from the gains' learning rate.
 GAIN_LR_SCALE = 10.0
 
 

@@ -1,4 +1,4 @@
-"""Training objectives for the two stages (design/icisp-paper.md §3).
+"""Training objectives for the two stages (docs/model.md).
 
 Stage 1: λ·bpp + 435.6·MSE (the paper's λ=0.0067 distortion weight) with λ the per-sample rate weight
 (λ^k with --rate-exponent k; the loop passes the rate weight in).

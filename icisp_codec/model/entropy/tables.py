@@ -3,7 +3,7 @@
 Rows are computed once (when weights are exported) from the Gaussian of each scale-table entry and from the
 factorized prior of each hyper-latent channel, stored with the weights as int32 buffers, and handed to the
 coder as they are. A decoder therefore never recomputes a CDF in floating point, which is what makes
-learned-codec files fail to decode on another machine (design/codec-anchors.md §3.1).
+learned-codec files fail to decode on another machine (docs/portability.md).
 
 A row covers symbols offset .. offset+length-2; its last bin (index length-1) is the escape bin for values
 outside that range, which the coder then sends raw.

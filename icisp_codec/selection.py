@@ -1,11 +1,17 @@
-"""Which weights code an image: chosen by --weights and the rate when encoding, by the file's weights id
-when decoding. Each weights file is loaded once per process (folder runs reuse it)."""
+"""Which weights code an image: chosen by a weights name or path and the rate when encoding, by the file's
+weights id when decoding. Each weights file is loaded once per process (folder runs and the Pillow plugin
+reuse it).
+
+    codecs = Codecs("paper")                 # every installed paper model; None: lite to encode
+    data, report = codecs.for_rate(2.5).encode(rgb, 2.5)
+    rgb, report = codecs.for_file(parse(data)).decode(data)
+"""
 import math
 import time
 
-from ..errors import ModelError, UsageError
-from ..model.config import check_lambda
-from ..weights import candidates, catalog, find_by_id, resolve
+from .errors import ModelError, UsageError
+from .model.config import check_lambda
+from .weights import candidates, catalog, find_by_id, resolve
 
 
 class Codecs:
@@ -23,7 +29,7 @@ class Codecs:
         return {**self.__dict__, "_loaded": {}, "last": None}
 
     def load(self, path):
-        from ..codec import Codec
+        from .codec import Codec
 
         if path not in self._loaded:
             start = time.perf_counter()
