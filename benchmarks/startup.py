@@ -1,6 +1,7 @@
 """What a shell script pays per file: whole-process `icisp encode` / `icisp decode` wall time on a 768x512
 image with the shipped weights, next to the in-process coding time the command reports, the time of
-`python -c "import torch"` and the import time of the package's coding path. Best of --repeats runs each.
+`python -c "import torch"`, the import time of the package's coding path, and the whole-process times of the
+peers' command-line tools (cwebp/dwebp, avifenc/avifdec, cjxl/djxl, where installed). Best of --repeats runs.
 
     python benchmarks/startup.py [--repeats 3] [--threads 2]
 
@@ -37,6 +38,8 @@ def main():
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
+    import shutil
+
     from PIL import Image
 
     python = sys.executable
@@ -47,7 +50,20 @@ def main():
         torch_s, _ = _best([python, "-c", "import torch"], args.repeats)
         package_s, _ = _best([python, "-c", "import torch, icisp_codec.codec"], args.repeats)
         encode_s, line = _best([*icisp, "encode", str(tmp / "in.png"), str(tmp / "a.icisp"), "-f"], args.repeats)
-        decode_s, decode_line = _best([*icisp, "decode", str(tmp / "a.icisp"), str(tmp / "a.png"), "-f"], args.repeats)
+        decode_s, decode_line = _best([*icisp, "decode", str(tmp / "a.icisp"), str(tmp / "a.png"), "-f"],
+                                      args.repeats)
+        peers = []
+        tools = (("webp", ["cwebp", "-quiet", "-q", "50"], ["dwebp", "-quiet"], "webp"),
+                 ("avif", ["avifenc", "-s", "6", "--min", "25", "--max", "35"], ["avifdec"], "avif"),
+                 ("jxl", ["cjxl", "-q", "50", "--quiet"], ["djxl", "--quiet"], "jxl"))
+        for name, enc, dec, suffix in tools:
+            if not (shutil.which(enc[0]) and shutil.which(dec[0])):
+                continue
+            coded, back = tmp / f"p.{suffix}", tmp / f"p-{suffix}.png"
+            encode_args = [*enc, str(tmp / "in.png"), "-o", str(coded)] if name == "webp" else \
+                [*enc, str(tmp / "in.png"), str(coded)]
+            decode_args = [*dec, str(coded), "-o", str(back)] if name == "webp" else [*dec, str(coded), str(back)]
+            peers.append((name, _best(encode_args, args.repeats)[0], _best(decode_args, args.repeats)[0]))
     coded = {}
     for name, text in (("encode", line), ("decode", decode_line)):
         match = re.search(r"(?:en|de)coded in ([0-9.]+) s \(model loading ([0-9.]+) s", text)
@@ -60,6 +76,8 @@ def main():
     for name, wall in (("encode", encode_s), ("decode", decode_s)):
         coding, loading = coded[name]
         print(f"| icisp {name} 768x512 | {wall:.2f} | {coding:.2f} | {loading:.2f} | {wall - coding - torch_s:.2f} |")
+    for name, encode_wall, decode_wall in peers:
+        print(f"| {name} encode / decode (command-line tools) | {encode_wall:.2f} / {decode_wall:.2f} | | | |")
 
 
 if __name__ == "__main__":

@@ -50,3 +50,31 @@ def shipped_codec():
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture
+def run(tiny_weights):
+    """The command line in-process; the commands that code images get the tiny model's weights."""
+    from click.testing import CliRunner
+
+    from icisp_codec.cli.main import cli
+
+    runner = CliRunner()
+
+    def invoke(*args, input=None, weights=True):
+        args = [str(a) for a in args]
+        if weights and args[0] in ("encode", "decode", "eval"):
+            args += ["--weights", str(tiny_weights), "--device", "cpu"]
+        return runner.invoke(cli, args, input=input, catch_exceptions=False)
+
+    return invoke
+
+
+@pytest.fixture
+def photo(tmp_path):
+    """A 128x96 PNG crop of a development image."""
+    from PIL import Image
+
+    path = tmp_path / "photo.png"
+    Image.fromarray(dev_image("chelsea.png")[:96, :128]).save(path)
+    return path

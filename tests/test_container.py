@@ -1,6 +1,7 @@
 """The .icisp container: round trip, refusal of damaged files, no torch needed to read it."""
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -58,3 +59,22 @@ def test_parser_does_not_import_torch():
         "assert 'torch' not in sys.modules, 'torch was imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_the_documented_file_magic_identifies_icisp_files(tmp_path):
+    """The file(1) magic entry in docs/bitstream.md recognises a real file and names its MIME type."""
+    import re
+    import shutil
+
+    if not shutil.which("file"):
+        pytest.skip("file(1) is not installed")
+    doc = (Path(__file__).parent.parent / "docs" / "bitstream.md").read_text()
+    magic = re.search(r"```\n(0\tstring\tICSP.*?)```", doc, re.S).group(1)
+    (tmp_path / "icisp.magic").write_text(magic)
+    c = _container()
+    (tmp_path / "x.icisp").write_bytes(serialize(c))
+    described = subprocess.run(["file", "-m", str(tmp_path / "icisp.magic"), str(tmp_path / "x.icisp")],
+                               capture_output=True, text=True).stdout
+    mime = subprocess.run(["file", "--mime-type", "-m", str(tmp_path / "icisp.magic"), str(tmp_path / "x.icisp")],
+                          capture_output=True, text=True).stdout
+    assert "icisp learned image, format version 2, model lite" in described and "image/x-icisp" in mime

@@ -1,9 +1,9 @@
 """Model structure: the paper configuration's size, the lite context path, shapes, gradients."""
+import pytest
 import torch
 import torch.nn as nn
 
 from icisp_codec.model import build_model, parameter_count
-from icisp_codec.model.config import PAPER
 
 # Trainable parameters of the authors' released model (design/icisp-paper.md §1.7).
 PAPER_PARAMS = 29_263_660
@@ -53,14 +53,25 @@ def test_lite_context_path_is_conv_and_relu_only():
     for part in _context_path_modules(model):
         for module in part.modules():
             assert isinstance(module, allowed) or module is part, type(module)
-    assert model.cfg.lrp_activation == "clip"
+
+
+@pytest.mark.parametrize("config, bound", [("lite", lambda r: r.clamp(-0.5, 0.5)),
+                                           ("paper", lambda r: 0.5 * torch.tanh(r))])
+def test_lrp_bounds_its_correction_as_the_configuration_says(config, bound):
+    """lite clamps the latent residual prediction to ±1/2 (exact in integers); paper uses the authors'
+    0.5·tanh."""
+    torch.manual_seed(0)
+    y_codec = build_model(config).latent_codec.y_codec
+    support = [torch.randn(1, y_codec.channels + y_codec.slice_ch, 4, 4) * 20]
+    raw = y_codec.lrp_nets[0](support[0])
+    assert torch.equal(y_codec.lrp(0, support), bound(raw))
+    assert raw.abs().max() > 0.5  # the bound matters for these inputs
 
 
 def test_paper_context_path_is_the_authors():
     model = build_model("paper")
     kinds = {type(m).__name__ for part in _context_path_modules(model) for m in part.modules()}
     assert "GELU" in kinds and "RSSM" in kinds  # paper: GELU slice nets, RSSM hyper-synthesis
-    assert PAPER.lrp_activation == "tanh"
 
 
 def test_rate_gains_interpolate_between_presets():

@@ -25,3 +25,16 @@ from compressai.models import ScaleHyperprior
 print(type(ScaleHyperprior(8, 8)).__name__, compressai.get_entropy_coder(), scipy.stats.norm.ppf(0.5))
 """)
     assert "loaded: []" in out and "ScaleHyperprior ans 0.0" in out
+
+
+def test_listing_weights_and_reading_headers_import_no_torch(tmp_path):
+    out = _run("""
+import sys
+from click.testing import CliRunner
+from icisp_codec.cli.main import cli
+for args in (["models"], ["--version"], ["encode", "--help"]):
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+print("torch" in sys.modules)
+""")
+    assert out.strip() == "False"

@@ -252,7 +252,10 @@ def test_ddp_two_processes_keep_replicas_identical(train_folder, tmp_path):
         gathered = [torch.zeros_like(flat) for _ in range(dist.get_world_size())]
         dist.all_gather(gathered, flat)
         assert all(torch.equal(gathered[0], g) for g in gathered), "replicas diverged"
-        assert t.sampler.rng.bit_generator.state != None
+        crops = t.next_batch()[0].flatten()
+        drawn = [torch.zeros_like(crops) for _ in range(dist.get_world_size())]
+        dist.all_gather(drawn, crops)
+        assert not torch.equal(drawn[0], drawn[1]), "the replicas drew the same crops"
         if dist.get_rank() == 0:
             print("replicas identical after", t.step, "steps")
         dist.destroy_process_group()

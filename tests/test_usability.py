@@ -4,33 +4,11 @@ import re
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 from PIL import Image
 
 from icisp_codec.bitstream import parse
-from icisp_codec.cli.main import cli
 
 from .conftest import dev_image
-
-
-@pytest.fixture
-def run(tiny_weights):
-    runner = CliRunner()
-
-    def invoke(*args):
-        args = [str(a) for a in args]
-        if args[0] in ("encode", "decode"):
-            args += ["--weights", str(tiny_weights), "--device", "cpu"]
-        return runner.invoke(cli, args, catch_exceptions=False)
-
-    return invoke
-
-
-@pytest.fixture
-def photo(tmp_path):
-    path = tmp_path / "photo.png"
-    Image.fromarray(dev_image("chelsea.png")[:96, :128]).save(path)
-    return path
 
 
 def test_quality_maps_monotonically_onto_lambda(run, photo, tmp_path):

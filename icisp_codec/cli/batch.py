@@ -100,8 +100,14 @@ def run(planned: Plan, fn, options, codecs, workers=1, cpu_count=2, progress=Tru
     bar = tqdm(total=len(tasks), unit="file", file=sys.stderr, disable=not (progress and sys.stderr.isatty()))
     results = [{"file": str(path), "error": f"{path}: {reason}", "exit_code": 3} for path, reason in planned.unreadable]
     if workers > 1:
+        import multiprocessing
+
         threads = max(1, cpu_count // workers)
-        with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(codecs, threads)) as pool:
+        # spawn, not fork: a forked child inherits OpenMP's thread pool in a state it cannot use, and hangs in
+        # its first parallel operation once the parent has run one
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
+                                 initargs=(codecs, threads)) as pool:
             for result in pool.map(_run_one, tasks):
                 results.append(result)
                 bar.update()

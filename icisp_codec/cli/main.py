@@ -163,8 +163,15 @@ def _check_bf16(ctx, codec):
                   "(--no-bf16 is the default here)")
 
 
-def _arithmetic(codec):
-    return codec.device.type + (", bf16" if codec.bf16 else "")
+def _one_file_done(ctx, codecs, input, report, rate, done):
+    """The notices, warnings and the one summary line of a single-file encode or decode."""
+    codec = codecs.last
+    _check_bf16(ctx, codec)
+    _report_lines(ctx, report)
+    name = "<stdin>" if input == "-" else input
+    arithmetic = codec.device.type + (", bf16" if codec.bf16 else "")
+    _say(ctx, f"{name}: {report.width}x{report.height}, {rate}{report.file_bytes} bytes, {report.file_bpp:.4f} bpp"
+              f"{done} in {report.seconds:.2f} s (model loading {codecs.load_seconds:.2f} s, {arithmetic})")
 
 
 def _output_for(input, output, out_option, suffix):
@@ -253,13 +260,8 @@ def encode(ctx, input, output, out_option, lam, preset, quality, target_bpp, tar
         return _batch(ctx, input, output or out_option, False, encode_file, options, codecs, jobs, shard,
                       skip_existing, json_path)
     report = encode_file(codecs, input, _output_for(input, output, out_option, ".icisp"), **options)
-    codec = codecs.last
-    _check_bf16(ctx, codec)
-    _report_lines(ctx, report)
-    name = "<stdin>" if input == "-" else input
-    _say(ctx, f"{name}: {report.width}x{report.height}, λ={report.lam:.4g}, {report.file_bytes} bytes, "
-              f"{report.file_bpp:.4f} bpp (payload {report.payload_bpp:.4f}), encoded in {report.seconds:.2f} s "
-              f"(model loading {codecs.load_seconds:.2f} s, {_arithmetic(codec)})")
+    _one_file_done(ctx, codecs, input, report, f"λ={report.lam:.4g}, ",
+                   f" (payload {report.payload_bpp:.4f}), encoded")
 
 
 DECODE_EXAMPLES = """
@@ -301,12 +303,7 @@ def decode(ctx, input, output, out_option, device, weights, max_pixels, fast_syn
         return _batch(ctx, input, output or out_option, True, decode_file, options, codecs, jobs, shard,
                       skip_existing, json_path)
     report = decode_file(codecs, input, _output_for(input, output, out_option, ".png"), **options)
-    codec = codecs.last
-    _check_bf16(ctx, codec)
-    _report_lines(ctx, report)
-    name = "<stdin>" if input == "-" else input
-    _say(ctx, f"{name}: {report.width}x{report.height}, {report.file_bytes} bytes, {report.file_bpp:.4f} bpp, "
-              f"decoded in {report.seconds:.2f} s (model loading {codecs.load_seconds:.2f} s, {_arithmetic(codec)})")
+    _one_file_done(ctx, codecs, input, report, "", ", decoded")
 
 
 @cli.command()

@@ -22,8 +22,10 @@ def bd_table(test_doc, anchor_docs, min_bpp=None, max_bpp=None):
                 cells.append("n/a")
                 continue
             value, q_range = bd_rate([r for r, _ in a], [q for _, q in a], [r for r, _ in t], [q for _, q in t], lower)
-            span = f"({q_range[0]:.3g}–{q_range[1]:.3g})"
-            cells.append("no overlap" if math.isnan(value) else f"{100 * value:+.1f}% {span}")
+            if math.isnan(value):
+                cells.append("no overlap")
+            else:
+                cells.append(f"{100 * value:+.1f}% ({q_range[0]:.3g}–{q_range[1]:.3g})")
         lines.append(f"| {anchor['codec']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
