@@ -432,28 +432,32 @@ def train_plot(runs, png):
 
 
 @cli.command()
-@click.option("--config", type=click.Choice(["lite", "paper", "tiny"]), default="lite", show_default=True)
+@click.option("--config", type=click.Choice(["lite", "paper", "tiny"]), default="lite", show_default=True,
+              help="Model configuration (docs/model.md, docs/departures.md).")
 @click.option("--data", "data", multiple=True, type=click.Path(file_okay=False),
               help="Folder(s) of training images. Default: the prepared training photos.")
 @click.option("--out", default="runs/lite", show_default=True, help="Output directory (state, weights, logs).")
-@click.option("--stage", type=click.Choice(["1", "2"]), default="1", show_default=True)
+@click.option("--stage", type=click.Choice(["1", "2"]), default="1", show_default=True,
+              help="1: rate + MSE; 2: adds perceptual, style and adversarial terms.")
 @click.option("--resume", is_flag=True, help="Continue from OUT/state.pt if present.")
 @click.option("--init", default="", help="Start from this weights file (fresh optimiser state).")
-@click.option("--crop", type=int, default=256, show_default=True)
-@click.option("--batch", type=int, default=8, show_default=True)
-@click.option("--lr", type=float, default=1e-4, show_default=True)
+@click.option("--crop", type=int, default=256, show_default=True, help="Side of the random training crops.")
+@click.option("--batch", type=int, default=8, show_default=True, help="Crops per step.")
+@click.option("--lr", type=float, default=1e-4, show_default=True,
+              help="Codec learning rate (also on --resume: a schedule is a sequence of resumed runs).")
 @click.option("--bf16/--no-bf16", default=None,
               help="bf16 autocast for convs/linears. Default: on where the hardware has native bf16 "
                    "(AVX-512 BF16/AMX CPUs, CUDA); emulated bf16 on AVX2-only CPUs is far slower than fp32.")
 @click.option("--threads", type=int, default=0, help="Torch threads (0: all cores).")
-@click.option("--max-steps", type=int, default=0)
-@click.option("--max-minutes", type=float, default=0.0)
+@click.option("--max-steps", type=int, default=0, help="Stop at this step (0: no limit).")
+@click.option("--max-minutes", type=float, default=0.0, help="Stop after this many minutes (0: no limit).")
 @click.option("--val", default="", help="Validation folder (centre crops at the rate presets).")
-@click.option("--val-every", type=int, default=500, show_default=True)
-@click.option("--log-every", type=int, default=10, show_default=True)
-@click.option("--checkpoint-minutes", type=float, default=10.0, show_default=True)
-@click.option("--device", default="cpu", show_default=True)
-@click.option("--seed", type=int, default=0)
+@click.option("--val-every", type=int, default=500, show_default=True, help="Steps between validations.")
+@click.option("--log-every", type=int, default=10, show_default=True, help="Steps between log lines.")
+@click.option("--checkpoint-minutes", type=float, default=10.0, show_default=True,
+              help="Minutes between saves of state.pt and weights.pt (also saved on SIGINT/SIGTERM).")
+@click.option("--device", default="cpu", show_default=True, help="cpu or cuda (several GPUs: under torchrun).")
+@click.option("--seed", type=int, default=0, help="Seed of the initial weights, crops and rate weights.")
 @click.option("--d-lr", type=float, default=1e-4, show_default=True, help="Discriminator learning rate (stage 2).")
 @click.option("--semantic", type=click.Choice(["efficientnet-lite0", "dinov2"]), default="efficientnet-lite0",
               show_default=True, help="Frozen semantic encoder of the discriminator (stage 2).")
@@ -603,8 +607,8 @@ def bench(folder, codecs, json_dir, no_lpips, cache_dir):
 @cli.command()
 @click.argument("test_json", type=click.Path(dir_okay=False, exists=True))
 @click.argument("anchor_json", nargs=-1, type=click.Path(dir_okay=False, exists=True))
-@click.option("--min-bpp", type=float, default=None)
-@click.option("--max-bpp", type=float, default=None)
+@click.option("--min-bpp", type=float, default=None, help="Use only points at or above this bpp.")
+@click.option("--max-bpp", type=float, default=None, help="Use only points at or below this bpp.")
 @click.option("--plot", "plot_png", default=None, help="Write R-D plots (PNG) of all documents here.")
 @click.option("--markdown", "md_path", default=None, help="Write the BD-rate table here.")
 @handled
