@@ -13,6 +13,7 @@ from PIL import Image
 
 from . import metadata as chunks
 from .errors import InputError, UnsupportedInput, WriteError
+from .geometry import padded_size
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".pnm", ".bmp"}
 
@@ -147,10 +148,6 @@ def to_uint8(tensor) -> np.ndarray:
     return (tensor[0].float().clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
 
 
-def padded_size(height: int, width: int, multiple: int):
-    return -(-height // multiple) * multiple, -(-width // multiple) * multiple
-
-
 def pad(x, multiple: int, mode: str):
     """Pad bottom/right to multiples of `multiple`; mode "zero" or "replicate"."""
     import torch.nn.functional as F
@@ -174,4 +171,4 @@ def list_images(folder) -> list:
 
 
 __all__ = ["LoadedImage", "load_image", "load_rgb", "encode_image", "save_rgb", "output_format", "to_tensor",
-           "to_uint8", "pad", "crop", "padded_size", "list_images"]
+           "to_uint8", "pad", "crop", "list_images"]

@@ -149,9 +149,6 @@ class SymbolDecoder:
         except Exception as exc:  # constriction asserts on data no encoder could have produced
             raise ValueError(f"substream is invalid for the entropy model ({exc})") from None
 
-    def exhausted(self) -> bool:
-        return self._decoder.maybe_exhausted()
-
 
 def symbol_checksum(symbol_arrays, crc=0) -> int:
     """CRC-32 of all symbols (int32 little-endian, in coding order): stored in the file so a decoder that

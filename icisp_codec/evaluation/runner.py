@@ -66,7 +66,7 @@ def _images(folder):
 def eval_icisp(codec_for, folder, lambdas, save_recon=None, with_lpips=True):
     """codec_for: a Codec, or a function λ -> the Codec for λ (fixed-rate models, one per λ)."""
     if not callable(codec_for):
-        codec_for = (lambda codec: lambda lam: codec)(codec_for)
+        codec_for = (lambda lam, codec=codec_for: codec)
     images = _images(folder)
     records = []
     for name, path in _progress(images, "eval"):
