@@ -18,8 +18,9 @@ from .coding import SubstreamTooShort, TiledSymbolReader, TiledSymbolWriter
 from .device import native_bf16, resolve_device, torch_threads, use_bf16
 from .errors import CorruptFile, DecoderDesync, ModelError, UsageError
 from .geometry import PAD_MULTIPLE, hyper_regions, hyper_size, latent_size, tile_grid
-from .model.config import check_lambda
+from .model.config import DEFAULT_EFFORT, check_lambda
 from .model.entropy.hyperprior import Y_TABLE_SET, Z_TABLE_SET
+from .model.latent_search import search_latent, search_steps
 from .model.transforms import SYNTHESIS_TAIL_HALO, local_tail_start
 from .tiling import SYNTHESIS_BANDS, TILE_LATENTS, WINDOW_LATENTS, analysis_windows, banded, synthesis_windows
 from .weights import load_weights
@@ -107,6 +108,14 @@ class Codec:
         except ValueError as exc:
             raise UsageError(str(exc)) from None
 
+    @staticmethod
+    def search_steps(effort) -> int:
+        """Latent search steps for an effort level (model/latent_search.py); UsageError for an unknown one."""
+        try:
+            return search_steps(effort)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+
     def engine(self, kind=None):
         """Context engine for coding: exact integer when the model has an integer context path."""
         kind = kind or self.model.default_context_path
@@ -120,12 +129,13 @@ class Codec:
     # ------------------------------------------------------------------------------------------------
     @torch.no_grad()
     def encode(self, rgb: np.ndarray, lam: float, pad_mode=DEFAULT_PAD_MODE, estimate=False, metadata=None,
-               context_path=None):
+               context_path=None, effort=DEFAULT_EFFORT):
         start, lam, engine = time.perf_counter(), self.check_lambda(lam), self.engine(context_path)
+        steps = self.search_steps(effort)
         height, width = rgb.shape[:2]
         x = image_io.pad(image_io.to_tensor(rgb, self.device), PAD_MULTIPLE, pad_mode)
         estimated_bits = self.estimate_bits(x, lam) if estimate else math.nan
-        y = self.model.analyse(x, lam, self._windows(analysis_windows))
+        y = search_latent(self.model, x, self.model.analyse(x, lam, self._windows(analysis_windows)), lam, steps)
         del x  # the largest tensor left: a big photo's entropy coding needs the memory
         writer = TiledSymbolWriter(self.tables, self._regions(width, height, self.tile_latents))
         y_bar = self.model.latent_codec.compress(y, writer, engine)

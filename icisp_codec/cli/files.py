@@ -18,6 +18,7 @@ from .. import image_io
 from ..bitstream import parse
 from ..bitstream.container import DEFAULT_MAX_PIXELS
 from ..errors import IcispError, InputError, UsageError, WriteError
+from ..model.config import DEFAULT_EFFORT
 from .rate_control import encode_to_size
 
 STDIO = "-"
@@ -120,24 +121,24 @@ def load_input(src, keep_metadata=True, exact_icc=False) -> image_io.LoadedImage
 
 
 # --- single files -------------------------------------------------------------------------------------
-def encode_file(codecs, src, dst, lam=None, target_bpp=None, target_size=None, strict=False,
+def encode_file(codecs, src, dst, lam=None, target_bpp=None, target_size=None, strict=False, effort=DEFAULT_EFFORT,
                 pad_mode="replicate", keep_metadata=True, exact_icc=False, overwrite=False):
     """-> Report (with its notices). codecs: a selection.Codecs; exactly one of lam / target_bpp /
     target_size."""
     with named(src):
         check_output(dst, overwrite, src)
         loaded = load_input(src, keep_metadata, exact_icc)
-        return _encode_loaded(codecs, loaded, src, dst, lam, target_bpp, target_size, strict, pad_mode, overwrite)
+        options = {"effort": effort, "pad_mode": pad_mode, "metadata": loaded.metadata}
+        return _encode_loaded(codecs, loaded, src, dst, lam, target_bpp, target_size, strict, options, overwrite)
 
 
-def _encode_loaded(codecs, loaded, src, dst, lam, target_bpp, target_size, strict, pad_mode, overwrite):
+def _encode_loaded(codecs, loaded, src, dst, lam, target_bpp, target_size, strict, options, overwrite):
     if target_bpp is not None or target_size is not None:
         pixels = loaded.rgb.shape[0] * loaded.rgb.shape[1]
         target = target_size if target_size is not None else max(1, int(target_bpp * pixels / 8))
-        data, report = encode_to_size(codecs.for_search(), loaded.rgb, target, strict, pad_mode=pad_mode,
-                                      metadata=loaded.metadata)
+        data, report = encode_to_size(codecs.for_search(), loaded.rgb, target, strict, **options)
     else:
-        data, report = codecs.for_rate(lam).encode(loaded.rgb, lam, pad_mode=pad_mode, metadata=loaded.metadata)
+        data, report = codecs.for_rate(lam).encode(loaded.rgb, lam, **options)
     write_output(dst, data, overwrite, src)
     report.notices[:0] = loaded.notices
     return report

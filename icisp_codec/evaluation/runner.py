@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from ..image_io import list_images, load_rgb
+from ..model.config import DEFAULT_EFFORT
 from .metrics import ms_ssim, psnr
 from .records import clean, results
 
@@ -63,7 +64,7 @@ def _images(folder):
     return [(str(p.relative_to(folder)), p) for p in paths]
 
 
-def eval_icisp(codec_for, folder, lambdas, save_recon=None, with_lpips=True):
+def eval_icisp(codec_for, folder, lambdas, save_recon=None, with_lpips=True, effort=DEFAULT_EFFORT):
     """codec_for: a Codec, or a function λ -> the Codec for λ (fixed-rate models, one per λ)."""
     if not callable(codec_for):
         codec_for = (lambda lam, codec=codec_for: codec)
@@ -73,18 +74,19 @@ def eval_icisp(codec_for, folder, lambdas, save_recon=None, with_lpips=True):
         rgb = load_rgb(path)
         judge = Judge(rgb, with_lpips)
         for lam in lambdas:
-            records.append(_eval_one(codec_for(lam), name, rgb, lam, judge, save_recon))
+            records.append(_eval_one(codec_for(lam), name, rgb, lam, judge, save_recon, effort))
     codecs = {id(c): c for c in (codec_for(lam) for lam in lambdas)}.values()
     first = next(iter(codecs))
     info = {"model": first.model.cfg.name, "weights_id": ",".join(c.weights_id.hex() for c in codecs),
-            "device": str(first.device), "bf16": first.bf16, "metadata": "not coded (pixels only)"}
-    return results("icisp-" + first.model.cfg.name, info, [n for n, _ in images], records)
+            "device": str(first.device), "bf16": first.bf16, "effort": effort, "metadata": "not coded (pixels only)"}
+    name = "icisp-" + first.model.cfg.name + ("" if effort == DEFAULT_EFFORT else f"-e{effort}")
+    return results(name, info, [n for n, _ in images], records)
 
 
-def _eval_one(codec, name, rgb, lam, judge, save_recon):
+def _eval_one(codec, name, rgb, lam, judge, save_recon, effort):
     from ..image_io import save_rgb
 
-    data, enc = codec.encode(rgb, lam, estimate=True)  # enc.seconds excludes the estimate
+    data, enc = codec.encode(rgb, lam, estimate=True, effort=effort)  # enc.seconds excludes the estimate
     decoded, dec = codec.decode(data)
     if save_recon:
         out = Path(save_recon) / f"{Path(name).with_suffix('')}_lambda{lam:g}.png"

@@ -72,5 +72,25 @@ from compressai.ops import quantize_ste  # noqa: E402
 # compressai's default coder, named so that building an entropy model does not ask the package's __init__
 ENTROPY_CODER = "ans"
 
+
+# Likelihoods of values that are already rounded, with gradients to those values. compressai's forward rounds
+# its input itself (noise in training), which gives no gradient to it; the encoder's latent search
+# (model/latent_search.py) differentiates the rate of exactly the symbols it will code. These are the one
+# place icisp calls compressai's `_likelihood` (stable across compressai 1.2.x: (inputs[, scales, means])).
+
+def factorized_likelihood(bottleneck, z_hat):
+    """(B, C, H, W) likelihoods of z_hat under an EntropyBottleneck (which wants (C, 1, N) values)."""
+    b, c, h, w = z_hat.shape
+    likelihood = bottleneck._likelihood(z_hat.permute(1, 0, 2, 3).reshape(c, 1, -1))[0]
+    likelihood = bottleneck.likelihood_lower_bound(likelihood)
+    return likelihood.reshape(c, b, h, w).permute(1, 0, 2, 3)
+
+
+def gaussian_likelihood(conditional, y_hat, scales, means):
+    """Likelihoods of y_hat under a GaussianConditional (scales lower-bounded as in coding)."""
+    return conditional.likelihood_lower_bound(conditional._likelihood(y_hat, scales, means))
+
+
 __all__ = ["ENTROPY_CODER", "EntropyBottleneck", "GaussianConditional", "ResidualBlockUpsample",
-           "ResidualBlockWithStride", "conv3x3", "quantize_ste", "subpel_conv3x3"]
+           "ResidualBlockWithStride", "conv3x3", "factorized_likelihood", "gaussian_likelihood", "quantize_ste",
+           "subpel_conv3x3"]

@@ -13,6 +13,11 @@ from dataclasses import asdict, dataclass, field, replace
 PRESETS = {"best": 1.0, "high": 1.5, "medium": 2.5, "low": 5.0}
 DEFAULT_LAMBDA = PRESETS["medium"]
 
+# Encoder effort (--effort, as cjxl's -e): level -> steps of the encoder's latent search (latent_search.py).
+# Level 1 codes the analysis transform's latent as it is; every level decodes with the same decoder.
+EFFORTS = {1: 0, 2: 3, 3: 6, 4: 12}
+DEFAULT_EFFORT = 1
+
 # λ is stored as float32 in files; a value within this relative distance of a range end is that end.
 LAMBDA_TOLERANCE = 1e-6
 

@@ -15,7 +15,7 @@ encoder's to the bit.
 import torch
 import torch.nn as nn
 
-from ..compressai_parts import ENTROPY_CODER, GaussianConditional, quantize_ste
+from ..compressai_parts import ENTROPY_CODER, GaussianConditional, gaussian_likelihood, quantize_ste
 from .tables import SCALE_MIN, TableBuffers, gaussian_rows, scale_index_thresholds, scale_table
 
 TABLE_SET = "gaussian"
@@ -75,15 +75,20 @@ class ChannelARLatentCodec(TableBuffers):
         return [latent_means] + support, [latent_scales] + support
 
     # --- training ------------------------------------------------------------------------------------------
-    def forward(self, y, params):
-        """-> (y_bar, likelihoods), y_bar the LRP-corrected latent the synthesis sees."""
+    def forward(self, y, params, rounded=False):
+        """-> (y_bar, likelihoods), y_bar the LRP-corrected latent the synthesis sees. rounded: likelihoods of
+        the rounded symbols with gradients through the rounding (the encoder's latent search), not of y with
+        noise (training) or rounded without gradient (eval)."""
         decoded, likelihoods = [], []
         for i, y_slice in enumerate(y.float().chunk(self.num_slices, dim=1)):
             mean_support, scale_support = self._supports(params, decoded)
             mu, sigma = (t.float() for t in self.slice_params(i, mean_support, scale_support))
-            with torch.autocast(y.device.type, enabled=False):  # likelihoods in fp32 even under autocast
-                _, lik = self.gaussian(y_slice, sigma, means=mu)
             y_hat = quantize_ste(y_slice - mu) + mu
+            with torch.autocast(y.device.type, enabled=False):  # likelihoods in fp32 even under autocast
+                if rounded:
+                    lik = gaussian_likelihood(self.gaussian, y_hat, sigma, mu)
+                else:
+                    _, lik = self.gaussian(y_slice, sigma, means=mu)
             decoded.append(y_hat + self.lrp(i, mean_support + [y_hat]))
             likelihoods.append(lik)
         return torch.cat(decoded, dim=1), torch.cat(likelihoods, dim=1)

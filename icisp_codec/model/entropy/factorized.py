@@ -8,7 +8,7 @@ EntropyBottleneck), coded as symbols round(z - median_c) with one table row per 
 """
 import torch
 
-from ..compressai_parts import ENTROPY_CODER, EntropyBottleneck, quantize_ste
+from ..compressai_parts import ENTROPY_CODER, EntropyBottleneck, factorized_likelihood, quantize_ste
 from .tables import TableBuffers, pack_rows, quantize_pmf
 
 TABLE_SET = "factorized"
@@ -25,15 +25,20 @@ class FactorizedLatentCodec(TableBuffers):
         """(1, C, 1, 1): where each channel's symbols are centred (the prior's median)."""
         return self.entropy_bottleneck.quantiles[:, 0, 1].view(1, -1, 1, 1)
 
-    def forward(self, z):
+    def forward(self, z, rounded=False):
         """-> (z_hat, likelihoods): likelihoods of z with additive noise (training) or rounded (eval), in fp32
         even under bf16 autocast; z_hat rounded around the medians with a straight-through gradient. The
-        medians' gradient from the main loss is discarded: the auxiliary loss alone fits the quantiles."""
+        medians' gradient from the main loss is discarded: the auxiliary loss alone fits the quantiles.
+        rounded: the likelihoods of z_hat itself, the symbols coding sends, with gradients through the rounding
+        (the encoder's latent search)."""
         z = z.float()
-        with torch.autocast(z.device.type, enabled=False):
-            _, likelihoods = self.entropy_bottleneck(z)
         medians = self.medians  # (not detached: under DDP every parameter must receive a gradient)
-        return quantize_ste(z - medians) + medians, likelihoods
+        z_hat = quantize_ste(z - medians) + medians
+        with torch.autocast(z.device.type, enabled=False):
+            if rounded:
+                return z_hat, factorized_likelihood(self.entropy_bottleneck, z_hat)
+            _, likelihoods = self.entropy_bottleneck(z)
+        return z_hat, likelihoods
 
     def channel_rows(self, shape):
         """Each symbol's table row: its channel."""

@@ -37,10 +37,11 @@ class HyperpriorLatentCodec(nn.Module):
         self.y_codec = ChannelARLatentCodec(cfg)
         self.integer_capable = supports_integer_path(cfg)
 
-    def forward(self, y):
-        """Training/estimation: -> (y_bar, {"y": likelihoods, "z": likelihoods})."""
-        z_hat, z_likelihoods = self.z_codec(self.h_a(y))
-        y_bar, y_likelihoods = self.y_codec(y, self.h_s(z_hat))
+    def forward(self, y, rounded=False):
+        """Training/estimation: -> (y_bar, {"y": likelihoods, "z": likelihoods}). rounded: the likelihoods of
+        the symbols coding would send, differentiable through the rounding (the encoder's latent search)."""
+        z_hat, z_likelihoods = self.z_codec(self.h_a(y), rounded)
+        y_bar, y_likelihoods = self.y_codec(y, self.h_s(z_hat), rounded)
         return y_bar, {"y": y_likelihoods, "z": z_likelihoods}
 
     def compress(self, y, writer, engine):
