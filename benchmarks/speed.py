@@ -3,7 +3,8 @@ and compressai's bmshj2018-hyperprior (untrained weights: timing does not depend
 JPEG XL decode time, GMAC per pixel of each model, and the GFLOP/s each model's encode and decode achieve
 against this machine's measured fp32 matmul peak. Each measurement runs in its own process so that peak RSS
 is its own. `lite-bf16` / `paper-bf16` (in --what) run the transforms under bf16 autocast (`icisp encode
---bf16`): worth it only on CPUs with native bf16 (AVX-512 BF16, AMX).
+--bf16`): worth it only on CPUs with native bf16 (AVX-512 BF16, AMX). `lite-e3` (any model, levels 2-4) encodes at
+that --effort (the latent search's time does not depend on the weights either).
 
     LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4 python benchmarks/speed.py [--sizes 768x512,2048x1536]
 """
@@ -30,7 +31,7 @@ def _median_time(fn, repeats):
     return times[len(times) // 2]
 
 
-def measure_icisp(config, width, height, repeats, bf16=False):
+def measure_icisp(config, width, height, repeats, bf16=False, effort=1):
     import tempfile
     from pathlib import Path
 
@@ -47,12 +48,13 @@ def measure_icisp(config, width, height, repeats, bf16=False):
         save_weights(model, Path(tmp) / "w.pt")
         codec = Codec.load(Path(tmp) / "w.pt", device="cpu", bf16=bf16)
     rgb = _image(width, height)
-    data, _ = codec.encode(rgb, 2.5)  # warm-up (and the compiled scan's first load)
+    data, _ = codec.encode(rgb, 2.5, effort=effort)  # warm-up (and the compiled scan's first load)
     codec.decode(data)
-    enc = _median_time(lambda: codec.encode(rgb, 2.5), repeats)
+    enc = _median_time(lambda: codec.encode(rgb, 2.5, effort=effort), repeats)
     dec = _median_time(lambda: codec.decode(data), repeats)
     return {"encode_s": enc, "decode_s": dec, "gmac_per_pixel": _gmac_per_pixel(lambda x: codec.model(x, 2.5)),
-            "encode_gflop": _gflop(lambda: codec.encode(rgb, 2.5)), "decode_gflop": _gflop(lambda: codec.decode(data))}
+            "encode_gflop": _gflop(lambda: codec.encode(rgb, 2.5, effort=effort)),
+            "decode_gflop": _gflop(lambda: codec.decode(data))}
 
 
 def measure_bmshj(width, height, repeats):
@@ -132,9 +134,11 @@ def child(args):
 
     torch.set_num_threads(args.threads)
     width, height = (int(v) for v in args.size.split("x"))
-    config = args.what.removesuffix("-bf16")
+    what, has_effort, effort = args.what.partition("-e")
+    config = what.removesuffix("-bf16")
     if config in ("lite", "paper"):
-        result = measure_icisp(config, width, height, args.repeats, bf16=config != args.what)
+        result = measure_icisp(config, width, height, args.repeats, bf16=config != what,
+                               effort=int(effort) if has_effort else 1)
     elif args.what == "bmshj2018-hyperprior":
         result = measure_bmshj(width, height, args.repeats)
     else:

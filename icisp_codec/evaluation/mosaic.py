@@ -10,19 +10,24 @@ def _nearest(candidates, target_bpp):
     return min(candidates, key=lambda c: abs(c[0] - target_bpp))
 
 
-def comparison(rgb, codec, target_bpp, peers=("jpeg", "webp", "avif", "jxl"), crop=256, center=None):
-    """Returns a PIL image: labelled crops, one per codec, at the bpp nearest to target_bpp."""
+def comparison(rgb, codec, target_bpp=None, peers=("jpeg", "webp", "avif", "jxl"), crop=256, center=None, lam=None,
+               efforts=(1,)):
+    """Returns a PIL image: labelled crops, one per codec, at the bpp nearest to target_bpp; or, given lam,
+    icisp at that λ (one crop per effort level) and each peer at the bpp nearest to icisp's first file."""
     pixels = rgb.shape[0] * rgb.shape[1]
     tiles = [("original", rgb)]
     lo, hi = codec.lambda_range
-    lambdas = np.exp(np.linspace(np.log(lo), np.log(hi), 9))
-    icisp = []
-    for lam in lambdas:
-        data, _ = codec.encode(rgb, float(lam))
-        # ASCII label: the default font has no λ glyph
-        icisp.append((len(data) * 8 / pixels, f"icisp lambda={lam:.2f}", data))
-    bpp, label, data = _nearest(icisp, target_bpp)
-    tiles.append((f"{label} {bpp:.3f} bpp", codec.decode(data)[0]))
+    lambdas = [lam] if lam is not None else np.exp(np.linspace(np.log(lo), np.log(hi), 9))
+    for effort in efforts:
+        icisp = []
+        for value in lambdas:
+            data, _ = codec.encode(rgb, float(value), effort=effort)
+            # ASCII label: the default font has no λ glyph
+            label = f"icisp lambda={value:.2f}" + (f" e{effort}" if effort != 1 else "")
+            icisp.append((len(data) * 8 / pixels, label, data))
+        bpp, label, data = _nearest(icisp, target_bpp or 0)
+        tiles.append((f"{label} {bpp:.3f} bpp", codec.decode(data)[0]))
+        target_bpp = target_bpp or bpp
     for name in peers:
         encode, decode = CODECS[name]
         options = [(len(d) * 8 / pixels, f"{name} q={q}", d) for q in QUALITIES[name] for d in [encode(rgb, q)]]
