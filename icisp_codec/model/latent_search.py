@@ -27,7 +27,7 @@ from .config import EFFORTS
 STEP_SIZE = 0.01
 MULTIPLIER_RATE = 10.0  # how fast the distortion multiplier follows the constraint (per relative excess)
 DISTORTION_WEIGHT = 435.7  # MSE weight against bits per pixel (the paper's 0.0067·255²) before the multiplier
-WINDOW_LATENTS = 48  # search window side in latents (768 pixels): a window's gradients take ~1.5 GB
+WINDOW_LATENTS = 48  # search window side in latents (768 pixels): bounds the memory its gradients take
 
 
 def search_steps(effort) -> int:
