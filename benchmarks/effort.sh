@@ -13,4 +13,8 @@ done
 for effort in 2 3 4; do
   icisp report "$out/e$effort.json" "$out/e1.json" --markdown "$out/bd-e$effort.md"
 done
+# effort 4 against the peers, as the README's results table (peer results from benchmarks/peer-results)
+icisp bench "$dev" --codecs jpeg,webp,avif,jxl --json "$out" --cache benchmarks/peer-results
+icisp report "$out/e4.json" "$out"/{jpeg,webp,avif,jxl}.json --min-bpp 0.05 --max-bpp 0.5 \
+  --markdown "$out/bd-e4-peers.md"
 python benchmarks/speed.py --sizes 768x512 --what lite,lite-e2,lite-e3,lite-e4
