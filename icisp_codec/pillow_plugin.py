@@ -65,10 +65,10 @@ class IcispImageFile(ImageFile.ImageFile):
 
 
 def _save(im, fp, filename):
-    """im.save(..., format="ICISP" or a .icisp name; quality=0-100 or lam=λ; weights=name or path)."""
+    """im.save(..., format="ICISP" or a .icisp name; quality=0-100 or lam=λ; weights=name or path; effort=1-4)."""
     import numpy as np
 
-    from .model.config import DEFAULT_LAMBDA
+    from .model.config import DEFAULT_EFFORT, DEFAULT_LAMBDA
 
     options = im.encoderinfo
     codecs = _codecs(options.get("weights"))
@@ -84,7 +84,7 @@ def _save(im, fp, filename):
         alpha_png = buffer.getvalue()
     metadata = chunks.pack(options.get("icc_profile", im.info.get("icc_profile")), None, alpha_png)
     rgb = np.array(im.convert("RGB"), dtype=np.uint8)
-    data, _ = codecs.for_rate(lam).encode(rgb, lam, metadata=metadata)
+    data, _ = codecs.for_rate(lam).encode(rgb, lam, metadata=metadata, effort=options.get("effort", DEFAULT_EFFORT))
     fp.write(data)
 
 

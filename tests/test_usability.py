@@ -7,6 +7,7 @@ import pytest
 from PIL import Image
 
 from icisp_codec.bitstream import parse
+from icisp_codec.errors import UsageError
 
 from .conftest import dev_image
 
@@ -75,3 +76,5 @@ def test_pillow_opens_and_saves_icisp(tiny_weights, tmp_path, monkeypatch):
     buffer = io.BytesIO()
     Image.fromarray(rgba[..., :3]).save(buffer, format="ICISP", lam=5.0)
     assert parse(buffer.getvalue()).lam == 5.0
+    with pytest.raises(UsageError):  # effort reaches the encoder
+        Image.fromarray(rgba[..., :3]).save(io.BytesIO(), format="ICISP", effort=9)
