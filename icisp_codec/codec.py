@@ -19,7 +19,7 @@ from .device import native_bf16, resolve_device, torch_threads, use_bf16
 from .errors import CorruptFile, DecoderDesync, ModelError, UsageError
 from .geometry import PAD_MULTIPLE, hyper_regions, hyper_size, latent_size, tile_grid
 from .model.config import DEFAULT_EFFORT, check_lambda
-from .model.entropy.hyperprior import Y_TABLE_SET, Z_TABLE_SET
+from .model.entropy.hyperprior import Y_TABLE_SET, Z_TABLE_SET, bits_per_sample
 from .model.latent_search import search_latent, search_steps
 from .model.transforms import SYNTHESIS_TAIL_HALO, local_tail_start
 from .tiling import SYNTHESIS_BANDS, TILE_LATENTS, WINDOW_LATENTS, analysis_windows, banded, synthesis_windows
@@ -134,7 +134,6 @@ class Codec:
         steps = self.search_steps(effort)
         height, width = rgb.shape[:2]
         x = image_io.pad(image_io.to_tensor(rgb, self.device), PAD_MULTIPLE, pad_mode)
-        estimated_bits = self.estimate_bits(x, lam) if estimate else math.nan
         y = search_latent(self.model, x, self.model.analyse(x, lam, self._windows(analysis_windows)), lam, steps)
         del x  # the largest tensor left: a big photo's entropy coding needs the memory
         writer = TiledSymbolWriter(self.tables, self._regions(width, height, self.tile_latents))
@@ -144,7 +143,10 @@ class Codec:
                               context_path=engine.kind, tiles=writer.substreams(), metadata=dict(metadata or {}),
                               symbol_crc=writer.crc)
         data = serialize(container)
-        return data, self._report(container, len(data), start, estimated_bits, y_bar=y_bar)
+        report = self._report(container, len(data), start, y_bar=y_bar)
+        if estimate:  # (not in the coding time)
+            report.estimated_bits = self.estimate_bits(y)
+        return data, report
 
     @torch.no_grad()
     def decode(self, data: bytes, max_pixels=DEFAULT_MAX_PIXELS):
@@ -185,16 +187,15 @@ class Codec:
         return {Z_TABLE_SET: hyper_regions(grid), Y_TABLE_SET: grid}  # a tile's substreams, in this order
 
     @staticmethod
-    def _report(header, file_bytes, start, estimated_bits=math.nan, **extra):
+    def _report(header, file_bytes, start, **extra):
         return Report(header.width, header.height, file_bytes, header.payload_bytes, header.lam,
-                      time.perf_counter() - start, estimated_bits, extra=extra)
+                      time.perf_counter() - start, extra=extra)
 
     # ------------------------------------------------------------------------------------------------
     @torch.no_grad()
-    def estimate_bits(self, x, lam) -> float:
-        """The model's own entropy estimate: -sum log2 likelihoods of the quantised latents."""
-        out = self.model(x, lam)
-        return float(sum(-torch.log2(lik).sum() for lik in out["likelihoods"].values()))
+    def estimate_bits(self, y) -> float:
+        """The model's own entropy estimate of coding latent y: -sum log2 likelihoods of its symbols."""
+        return float(bits_per_sample(self.model.latent_codec(y, rounded=True)[1]).sum())
 
     def _windows(self, runner):
         return lambda transform, t: runner(self._in_precision(transform), t, self.window_latents)

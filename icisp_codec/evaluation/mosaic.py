@@ -12,8 +12,8 @@ def _nearest(candidates, target_bpp):
 
 def comparison(rgb, codec, target_bpp=None, peers=("jpeg", "webp", "avif", "jxl"), crop=256, center=None, lam=None,
                efforts=(1,)):
-    """Returns a PIL image: labelled crops, one per codec, at the bpp nearest to target_bpp; or, given lam,
-    icisp at that λ (one crop per effort level) and each peer at the bpp nearest to icisp's first file."""
+    """Returns a PIL image: labelled crops, one per codec and effort level. icisp at the λ nearest to target_bpp
+    or, given lam, at that λ; each peer at the bpp nearest to target_bpp, or else to icisp's first crop."""
     pixels = rgb.shape[0] * rgb.shape[1]
     tiles = [("original", rgb)]
     lo, hi = codec.lambda_range
@@ -25,9 +25,10 @@ def comparison(rgb, codec, target_bpp=None, peers=("jpeg", "webp", "avif", "jxl"
             # ASCII label: the default font has no λ glyph
             label = f"icisp lambda={value:.2f}" + (f" e{effort}" if effort != 1 else "")
             icisp.append((len(data) * 8 / pixels, label, data))
-        bpp, label, data = _nearest(icisp, target_bpp or 0)
+        bpp, label, data = icisp[0] if lam is not None else _nearest(icisp, target_bpp)
         tiles.append((f"{label} {bpp:.3f} bpp", codec.decode(data)[0]))
-        target_bpp = target_bpp or bpp
+        if target_bpp is None:
+            target_bpp = bpp  # the peers match icisp's first crop
     for name in peers:
         encode, decode = CODECS[name]
         options = [(len(d) * 8 / pixels, f"{name} q={q}", d) for q in QUALITIES[name] for d in [encode(rgb, q)]]

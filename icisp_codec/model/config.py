@@ -13,6 +13,9 @@ from dataclasses import asdict, dataclass, field, replace
 PRESETS = {"best": 1.0, "high": 1.5, "medium": 2.5, "low": 5.0}
 DEFAULT_LAMBDA = PRESETS["medium"]
 
+# The paper's distortion weight: its λ = 0.0067 on 255²·MSE, against bits per pixel.
+PAPER_MSE_WEIGHT = 0.0067 * 255**2
+
 # Encoder effort (--effort, as cjxl's -e): level -> steps of the encoder's latent search (latent_search.py).
 # Level 1 codes the analysis transform's latent as it is; every level decodes with the same decoder.
 EFFORTS = {1: 0, 2: 3, 3: 6, 4: 12}

@@ -19,14 +19,15 @@ import math
 
 import torch
 
-from .config import EFFORTS
+from ..geometry import LATENT_STRIDE, tile_grid
+from .config import EFFORTS, PAPER_MSE_WEIGHT
+from .entropy.hyperprior import bits_per_sample
 
 # Adam's step in latent units (a quantisation bin is 1). Adam's first steps move every element by about this
 # much: 0.05 pushed so many near-zero symbols across a bin edge that the first step doubled the bits of a
 # smooth image; 0.01 lets the few steps move only what pays.
 STEP_SIZE = 0.01
 MULTIPLIER_RATE = 10.0  # how fast the distortion multiplier follows the constraint (per relative excess)
-DISTORTION_WEIGHT = 435.7  # MSE weight against bits per pixel (the paper's 0.0067·255²) before the multiplier
 WINDOW_LATENTS = 48  # search window side in latents (768 pixels): bounds the memory its gradients take
 
 
@@ -42,27 +43,13 @@ def search_latent(model, x, y, lam, steps, window=WINDOW_LATENTS):
     if not steps:
         return y
     out = y.clone()
-    rows, cols = y.shape[-2:]
-    for r in range(0, rows, window):
-        for c in range(0, cols, window):
-            part = (..., slice(r, min(r + window, rows)), slice(c, min(c + window, cols)))
-            pixels = (..., slice(16 * r, 16 * min(r + window, rows)), slice(16 * c, 16 * min(c + window, cols)))
-            out[part] = _search_window(model, x[pixels], y[part], lam, steps)
+    for rows, cols in tile_grid(*y.shape[-2:], window):
+        pixels = (slice(s.start * LATENT_STRIDE, s.stop * LATENT_STRIDE) for s in (rows, cols))
+        out[..., rows, cols] = _descend(model, x[(..., *pixels)], y[..., rows, cols], lam, steps)
     return out
 
 
-def _search_window(model, x, y0, lam, steps):
-    frozen = [p for p in model.parameters() if p.requires_grad]
-    for p in frozen:
-        p.requires_grad_(False)
-    try:
-        with torch.enable_grad():
-            return _descend(model, x, y0, lam, steps)
-    finally:
-        for p in frozen:
-            p.requires_grad_(True)
-
-
+@torch.enable_grad()
 def _descend(model, x, y0, lam, steps):
     pixels = x.shape[-2] * x.shape[-1]
     y = y0.clone().requires_grad_(True)
@@ -70,7 +57,7 @@ def _descend(model, x, y0, lam, steps):
     multiplier, best_bits, best, mse_bound = 1.0, math.inf, y0, None
     for step in range(steps + 1):
         y_bar, likelihoods = model.latent_codec(y, rounded=True)
-        bits = sum(-torch.log2(lik).sum() for lik in likelihoods.values())
+        bits = bits_per_sample(likelihoods).sum()
         mse = (model.synthesize(y_bar, lam) - x).square().mean()
         if mse_bound is None:
             mse_bound = mse.item()
@@ -80,7 +67,7 @@ def _descend(model, x, y0, lam, steps):
             best_bits, best = bits.item(), y.detach().clone()
         if step == steps:
             break
-        optimizer.zero_grad(set_to_none=True)
-        (lam * bits / pixels + multiplier * DISTORTION_WEIGHT * mse).backward()
+        # the gradient of the latent alone: the frozen network's weights get none
+        (y.grad,) = torch.autograd.grad(lam * bits / pixels + multiplier * PAPER_MSE_WEIGHT * mse, [y])
         optimizer.step()
     return best

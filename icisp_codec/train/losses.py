@@ -3,8 +3,11 @@ import math
 
 import torch
 
-# Stage-1 distortion weight: the paper's λ = 0.0067 on 255²·MSE, with the rate weight as the rate knob.
-MSE_WEIGHT_STAGE1 = 0.0067 * 255**2
+from ..model.config import PAPER_MSE_WEIGHT
+from ..model.entropy.hyperprior import bits_per_sample
+
+# Stage-1 distortion weight: the paper's, with the rate weight as the rate knob.
+MSE_WEIGHT_STAGE1 = PAPER_MSE_WEIGHT
 
 
 def sample_lambdas(batch, lambda_range, generator=None):
@@ -16,7 +19,7 @@ def sample_lambdas(batch, lambda_range, generator=None):
 
 def bits_per_pixel(likelihoods, num_pixels):
     """(B,) bits per pixel from a dict of likelihood tensors (B, ...)."""
-    return sum(-torch.log2(lik.float()).flatten(1).sum(1) for lik in likelihoods.values()) / num_pixels
+    return bits_per_sample(likelihoods) / num_pixels
 
 
 def mse_per_sample(x_hat, x):

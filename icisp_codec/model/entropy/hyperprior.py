@@ -27,6 +27,11 @@ from .factorized import FactorizedLatentCodec
 from .hyper_synthesis import hyper_synthesis
 
 
+def bits_per_sample(likelihoods):
+    """(B,) bits of each sample's symbols, -sum log2 p, from forward's {"y": ..., "z": ...} likelihoods."""
+    return sum(-torch.log2(lik.float()).flatten(1).sum(1) for lik in likelihoods.values())
+
+
 class HyperpriorLatentCodec(nn.Module):
     def __init__(self, cfg):
         super().__init__()
