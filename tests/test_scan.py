@@ -70,16 +70,20 @@ def test_reference_is_the_recurrence():
     assert torch.allclose(selective_scan_reference(u, delta, A, B, C, D, bias), expected, atol=1e-6)
 
 
-@pytest.mark.parametrize("height,width", [(1, 7), (5, 3), (16, 24)])
-def test_fused_inference_ss2d_matches_the_four_separate_scans(height, width):
-    """SS2D's inference kernel (row and column orders read forwards and backwards, softplus inside) computes
-    what cross-scan, four scans and cross-merge compute."""
+@pytest.mark.parametrize("height,width,channels,d_state", [(1, 7, 24, 8), (5, 3, 20, 16), (16, 24, 20, 16)])
+def test_fused_inference_ss2d_matches_the_four_separate_scans(height, width, channels, d_state):
+    """SS2D's inference kernel (row and column orders read forwards and backwards, step sizes and softplus
+    inside, channels in SIMD groups of 8: 20 leaves a partial group; d_state 16 is the kernel's compiled-in
+    size, 8 its general path) computes what cross-scan, four scans and cross-merge compute, including steps
+    beyond softplus's linear threshold and decays that underflow."""
     from icisp_codec.model.blocks import SS2D
     from icisp_codec.model.scan import fused_ss2d_available
 
     torch.manual_seed(0)
-    module = SS2D(24, d_state=8, dt_rank=3)
-    x = torch.randn(2, 24, height, width)
+    module = SS2D(channels, d_state=d_state, dt_rank=3)
+    with torch.no_grad():
+        module.dt_proj_bias[0, :4] = torch.tensor([25.0, -30.0, 3.0, 60.0])
+    x = torch.randn(2, channels, height, width)
     with torch.no_grad():
         if not fused_ss2d_available(x):
             pytest.skip("no compiled kernel: the fused scan is unavailable")

@@ -79,13 +79,13 @@ class SS2D(nn.Module):
 
     def _forward_fused(self, x):
         """The same scans for inference in one kernel call: the input in row and column order once each
-        (directions 2 and 3 read them backwards), softplus inside the kernel, no per-direction copies."""
+        (directions 2 and 3 read them backwards), the step sizes expanded from their low rank and passed
+        through softplus inside the kernel, no per-direction copies."""
         batch, channels, height, width = x.shape
         orders = torch.stack([x.flatten(2), x.transpose(2, 3).flatten(2)]).float()  # (2, B, D, L)
         weights = self.x_proj_weight.float().view(2, 2, *self.x_proj_weight.shape[1:])  # [k % 2][k // 2]
         proj = torch.einsum("obdl,okcd->bkolc", orders, weights.transpose(0, 1)).flatten(1, 2)  # k = 2*(k//2) + o
-        delta = torch.einsum("bklr,kdr->bkdl", proj[..., : self.dt_rank], self.dt_proj_weight.float())
-        y = ss2d_fused(orders, delta, -torch.exp(self.A_log.float()), proj, self.dt_rank, self.D.float(),
+        y = ss2d_fused(orders, proj, self.dt_proj_weight.float(), -torch.exp(self.A_log.float()), self.D.float(),
                        self.dt_proj_bias.flatten().float())
         return y[0].view(batch, channels, height, width) + y[1].view(batch, channels, width, height).transpose(2, 3)
 

@@ -61,8 +61,8 @@ def fused_ss2d_available(x) -> bool:
     return not torch.is_grad_enabled() and x.device.type == "cpu" and backend_name("cpu") == "compiled"
 
 
-def ss2d_fused(orders, delta, A, proj, b_offset, D, delta_bias):
-    """orders: (2, B, D, L), the input in row and in column order; delta: (B, 4, D, L) and proj:
-    (B, 4, L, P), each direction in its own order, B and C at [b_offset, b_offset + 2N) of proj ->
+def ss2d_fused(orders, proj, dt_weight, A, D, delta_bias):
+    """orders: (2, B, D, L), the input in row and in column order; proj: (B, 4, L, R + 2N), each direction
+    in its own order: the R low-rank step inputs that dt_weight (4, D, R) expands, then B and C ->
     (2, B, D, L): the row directions' sum in row order, the column directions' in column order."""
-    return compiled.ss2d_compiled(orders, delta, A, proj, b_offset, D, delta_bias)
+    return compiled.ss2d_compiled(orders, proj, dt_weight, A, D, delta_bias)

@@ -91,8 +91,8 @@ def selective_scan_compiled(u, delta, A, B, C, D, delta_bias):
     return _CompiledScan.apply(u, dt, A, B, C, D)
 
 
-def ss2d_compiled(x, delta, A, proj, b_offset, D, delta_bias):
+def ss2d_compiled(x, proj, dt_weight, A, D, delta_bias):
     """The four directional scans of SS2D in one call, for inference (no gradient): see ss2d_forward in
     selective_scan.cpp for the layouts."""
-    args = [t.float().contiguous() for t in (x, delta, A, proj)]
-    return _extension().ss2d_forward(*args, b_offset, D.float().contiguous(), delta_bias.float().contiguous())
+    args = [t.float().contiguous() for t in (x, proj, dt_weight, A, D, delta_bias)]
+    return _extension().ss2d_forward(*args)

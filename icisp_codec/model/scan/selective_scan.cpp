@@ -11,7 +11,9 @@
 //
 // Layouts (all contiguous float32): u, dt, y: (Bt, KD, L); A: (KD, N); Bm, Cm: (Bt, K, L, N); D: (KD).
 #include <torch/extension.h>
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 namespace {
@@ -168,72 +170,164 @@ std::vector<torch::Tensor> scan_backward(torch::Tensor grad_y, torch::Tensor u, 
   return {du, ddt, dA_part.sum(0), dB, dC, dD_part.sum(0)};
 }
 
-// Inference-only SS2D: the four scans of VMamba's cross-scan in one call, with softplus fused in, no
-// per-direction copies of the input or of B and C, and no checkpoints for a backward pass.
+// Inference-only SS2D: the four scans of VMamba's cross-scan in one call, with the step sizes computed in
+// place from the low-rank projection, no per-direction copies of the input or of B and C, and no
+// checkpoints for a backward pass.
 //
 // The data come in two orders: rows (raster) and columns (the transposed image). Directions 0 and 1 scan
 // rows and columns forwards, directions 2 and 3 the same backwards; every direction reads its order
-// sequentially. Layouts (contiguous float32): x: (2, Bt, Dm, L), [rows, columns]; delta: (Bt, K, Dm, L)
-// before softplus, direction k in its own order; A: (K*Dm, N); proj: (Bt, K, L, P), direction k in its own
-// order, with B at columns [b_offset, b_offset + N) and C right after; D, bias: (K*Dm).
+// sequentially. Layouts (contiguous float32): x: (2, Bt, Dm, L), [rows, columns]; proj: (Bt, K, L, P),
+// direction k in its own order: the R low-rank step inputs at columns [0, R), B at [R, R + N), C after it;
+// dt_weight: (K, Dm, R); A: (K*Dm, N); D, bias: (K*Dm).
 // Returns y: (2, Bt, Dm, L): the rows directions' sum in row order, the columns directions' in column order.
-torch::Tensor ss2d_forward(torch::Tensor x, torch::Tensor delta, torch::Tensor A, torch::Tensor proj,
-                           int64_t b_offset, torch::Tensor D, torch::Tensor bias) {
-  for (const auto* t : {&x, &delta, &A, &proj, &D, &bias}) {
+namespace {
+
+constexpr int64_t FUSED_CHUNK = 32;  // steps per chunk: a group's decays (CHUNK x N x GROUP) stay in L1
+
+// GROUP channels as one SIMD value (GCC/Clang vector extension): the channels of a group share each step's
+// B and C, so the recurrence advances all of them with one vector operation per state and needs no
+// horizontal sums; the output of a step is one vector.
+typedef float lanes __attribute__((vector_size(GROUP * sizeof(float))));
+
+inline lanes load_lanes(const float* p) {
+  lanes v;
+  std::memcpy(&v, p, sizeof(v));
+  return v;
+}
+
+// exp(x) for x <= 0 (a decay exp(dt * A) with dt > 0, A < 0): Cody-Waite reduction to r in [-ln2/2, ln2/2],
+// Cephes' degree-6 polynomial, the power of two built in the exponent bits; 1e-7 relative error, and unlike
+// a libm call it vectorises inline. Below -87 it returns 2^-126 instead of a denormal or 0: a decayed state.
+inline float exp_nonpositive(float x) {
+  x = std::max(x, -87.f);
+  const float k = std::floor(x * 1.44269504f + 0.5f);
+  const float r = (x - k * 0.693359375f) + k * 2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  const int32_t bits = (static_cast<int32_t>(k) + 127) << 23;
+  float scale;
+  std::memcpy(&scale, &bits, sizeof(scale));
+  return (p * r * r + r + 1.f) * scale;
+}
+
+// softplus(v) = max(v, 0) + log1p(exp(-|v|)), with log1p(e) = 2 atanh(e / (2 + e)) summed as its odd series:
+// e is in (0, 1], so the series' argument is at most 1/3 and seven terms reach float precision. Unlike
+// log1pf this vectorises; it equals torch's softplus (threshold 20) to float rounding.
+inline float softplus(float v) {
+  const float e = std::exp(-std::fabs(v));
+  const float s = e / (2.f + e), s2 = s * s;
+  const float series =
+      2.f + s2 * (2.f / 3 + s2 * (2.f / 5 + s2 * (2.f / 7 + s2 * (2.f / 9 + s2 * (2.f / 11 + s2 * (2.f / 13))))));
+  return std::max(v, 0.f) + s * series;
+}
+
+struct FusedArgs {
+  const float *x, *proj, *w, *A, *D, *bias;
+  float* y;
+  int64_t Bt, Dm, L, N, P, R;
+};
+
+// Per-thread scratch, each laid out [step][lane] or [step][state][lane].
+struct FusedScratch {
+  std::vector<float> dts, us, ys, decays;
+  std::vector<lanes> h;
+  FusedScratch()
+      : dts(FUSED_CHUNK * GROUP), us(FUSED_CHUNK * GROUP, 0.f), ys(FUSED_CHUNK * GROUP),
+        decays(FUSED_CHUNK * MAX_N * GROUP), h(MAX_N) {}
+};
+
+// One (order, batch, channel group): its two directions in turn. A group smaller than GROUP (the last one
+// when GROUP does not divide the channels) repeats its last channel in the spare lanes and writes only its
+// own. NS: the state size as a compile-time constant (16 in every configuration), 0 for any other.
+template <int64_t NS>
+void ss2d_group(const FusedArgs& a, int64_t order, int64_t b, int64_t d_begin, int64_t d_end, FusedScratch& m) {
+  const int64_t N = NS ? NS : a.N, L = a.L, P = a.P, R = a.R, Dm = a.Dm, K = 4, G = d_end - d_begin;
+  std::vector<float> Ag(N * GROUP), Wg(R * GROUP), biasg(GROUP), Dg(GROUP);
+  for (int64_t k = order; k < K; k += 2) {
+    for (int64_t g = 0; g < GROUP; ++g) {
+      const int64_t kd = k * Dm + d_begin + std::min(g, G - 1);
+      for (int64_t n = 0; n < N; ++n) Ag[n * GROUP + g] = a.A[kd * N + n];
+      for (int64_t r = 0; r < R; ++r) Wg[r * GROUP + g] = a.w[kd * R + r];
+      biasg[g] = a.bias[kd];
+      Dg[g] = a.D[kd];
+    }
+    const lanes bias = load_lanes(biasg.data()), D = load_lanes(Dg.data());
+    const float* rows = a.proj + (b * K + k) * L * P;
+    const bool backwards = k >= 2;
+    std::fill(m.h.begin(), m.h.end(), lanes{});
+    for (int64_t t0 = 0; t0 < L; t0 += FUSED_CHUNK) {
+      const int64_t T = std::min(FUSED_CHUNK, L - t0);
+      auto at = [&](int64_t t) { return backwards ? L - 1 - (t0 + t) : t0 + t; };
+      // step sizes: softplus(bias + dt_weight . the step's low-rank inputs), per lane
+      for (int64_t t = 0; t < T; ++t) {
+        const float* row = rows + at(t) * P;
+        lanes v = bias;
+        for (int64_t r = 0; r < R; ++r) v += row[r] * load_lanes(Wg.data() + r * GROUP);
+        std::memcpy(m.dts.data() + t * GROUP, &v, sizeof(v));
+      }
+      for (int64_t i = 0; i < T * GROUP; ++i) m.dts[i] = softplus(m.dts[i]);
+      for (int64_t g = 0; g < G; ++g) {
+        const float* u = a.x + ((order * a.Bt + b) * Dm + d_begin + g) * L;
+        for (int64_t t = 0; t < T; ++t) m.us[t * GROUP + g] = u[at(t)];
+      }
+      float* decays = m.decays.data();
+      for (int64_t t = 0; t < T; ++t) {
+        for (int64_t n = 0; n < N; ++n) {
+          for (int64_t g = 0; g < GROUP; ++g) decays[(t * N + n) * GROUP + g] = m.dts[t * GROUP + g] * Ag[n * GROUP + g];
+        }
+      }
+      for (int64_t i = 0; i < T * N * GROUP; ++i) decays[i] = exp_nonpositive(decays[i]);
+      // the recurrence, all lanes at once
+      for (int64_t t = 0; t < T; ++t) {
+        const float *Bp = rows + at(t) * P + R, *Cp = Bp + N;
+        const lanes u = load_lanes(m.us.data() + t * GROUP), dtu = load_lanes(m.dts.data() + t * GROUP) * u;
+        lanes acc = D * u;
+        for (int64_t n = 0; n < N; ++n) {
+          const lanes h = load_lanes(decays + (t * N + n) * GROUP) * m.h[n] + dtu * Bp[n];
+          m.h[n] = h;
+          acc += Cp[n] * h;
+        }
+        std::memcpy(m.ys.data() + t * GROUP, &acc, sizeof(acc));
+      }
+      for (int64_t g = 0; g < G; ++g) {
+        float* out = a.y + ((order * a.Bt + b) * Dm + d_begin + g) * L;
+        for (int64_t t = 0; t < T; ++t) out[at(t)] += m.ys[t * GROUP + g];
+      }
+    }
+  }
+}
+
+}  // namespace
+
+torch::Tensor ss2d_forward(torch::Tensor x, torch::Tensor proj, torch::Tensor dt_weight, torch::Tensor A,
+                           torch::Tensor D, torch::Tensor bias) {
+  for (const auto* t : {&x, &proj, &dt_weight, &A, &D, &bias}) {
     TORCH_CHECK(t->scalar_type() == torch::kFloat32 && t->is_contiguous() && !t->is_cuda(),
                 "ss2d_forward: contiguous float32 CPU tensors expected");
   }
   const int64_t Bt = x.size(1), Dm = x.size(2), L = x.size(3), K = 4, N = A.size(1), P = proj.size(3);
-  TORCH_CHECK(x.size(0) == 2 && delta.size(1) == K && proj.size(1) == K && proj.size(2) == L && N <= MAX_N &&
-              b_offset + 2 * N <= P, "ss2d_forward: inconsistent shapes");
+  const int64_t R = dt_weight.size(2);
+  TORCH_CHECK(x.size(0) == 2 && proj.size(1) == K && proj.size(2) == L && N <= MAX_N && R + 2 * N == P &&
+                  dt_weight.size(0) == K && dt_weight.size(1) == Dm && A.size(0) == K * Dm,
+              "ss2d_forward: inconsistent shapes");
   auto y = torch::zeros_like(x);
-  const float *px = x.data_ptr<float>(), *pdelta = delta.data_ptr<float>(), *pA = A.data_ptr<float>();
-  const float *pproj = proj.data_ptr<float>(), *pD = D.data_ptr<float>(), *pbias = bias.data_ptr<float>();
-  float* py = y.data_ptr<float>();
-
-  // One task per (order, batch, group of channels): the group's channels share each step's B and C, so a
-  // chunk of them is read from memory once and reused from cache by every channel of the group. The
-  // order's two directions write the same output rows, in turn.
+  const FusedArgs args{x.data_ptr<float>(), proj.data_ptr<float>(), dt_weight.data_ptr<float>(),
+                       A.data_ptr<float>(), D.data_ptr<float>(),    bias.data_ptr<float>(),
+                       y.data_ptr<float>(), Bt, Dm, L, N, P, R};
   const int64_t groups = (Dm + GROUP - 1) / GROUP;
   at::parallel_for(0, 2 * Bt * groups, 1, [&](int64_t begin, int64_t end) {
-    std::vector<float> dts(CHUNK), states(CHUNK * MAX_N), decays(CHUNK * MAX_N), h(GROUP * MAX_N);
+    FusedScratch scratch;
     for (int64_t task = begin; task < end; ++task) {
       const int64_t order = task / (Bt * groups), b = (task / groups) % Bt, g = task % groups;
       const int64_t d_begin = g * GROUP, d_end = std::min(Dm, d_begin + GROUP);
-      for (int64_t k = order; k < K; k += 2) {
-        const float* rows = pproj + (b * K + k) * L * P + b_offset;
-        const bool backwards = k >= 2;
-        std::fill(h.begin(), h.end(), 0.f);
-        for (int64_t t0 = 0; t0 < L; t0 += CHUNK) {
-          const int64_t T = std::min(CHUNK, L - t0);
-          // step t of this direction is position at(t) of its order
-          auto at = [&](int64_t t) { return backwards ? L - 1 - (t0 + t) : t0 + t; };
-          for (int64_t d = d_begin; d < d_end; ++d) {
-            const int64_t kd = k * Dm + d, row = (order * Bt + b) * Dm + d;
-            const float *u = px + row * L, *dl = pdelta + ((b * K + k) * Dm + d) * L, *Ad = pA + kd * N;
-            const float bias_kd = pbias[kd], D_kd = pD[kd];
-            float *hd = h.data() + (d - d_begin) * MAX_N, *out = py + row * L;
-            for (int64_t t = 0; t < T; ++t) {
-              const float v = dl[at(t)] + bias_kd;
-              dts[t] = v > 20.f ? v : std::log1p(std::exp(v));  // torch's softplus (threshold 20)
-            }
-            decay_chunk(dts.data(), Ad, T, N, decays.data());
-            for (int64_t t = 0; t < T; ++t) {
-              const int64_t s = at(t);
-              const float dtu = dts[t] * u[s];
-              const float *a = decays.data() + t * N, *Bp = rows + s * P;
-              float* hs = states.data() + t * N;
-              for (int64_t n = 0; n < N; ++n) hs[n] = hd[n] = a[n] * hd[n] + dtu * Bp[n];
-            }
-            for (int64_t t = 0; t < T; ++t) {
-              const int64_t s = at(t);
-              const float *hs = states.data() + t * N, *Cp = rows + s * P + N;
-              float acc = 0.f;
-              for (int64_t n = 0; n < N; ++n) acc += Cp[n] * hs[n];
-              out[s] += acc + D_kd * u[s];
-            }
-          }
-        }
+      if (N == 16) {
+        ss2d_group<16>(args, order, b, d_begin, d_end, scratch);
+      } else {
+        ss2d_group<0>(args, order, b, d_begin, d_end, scratch);
       }
     }
   });
