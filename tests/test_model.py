@@ -105,3 +105,27 @@ def test_build_tables_converges_stale_quantiles():
     print(f"aux loss {stale:.1f} -> {model.aux_loss().item():.3f}")
     assert model.aux_loss().item() < 1.0 < stale
     assert model.latent_codec.z_codec.entropy_bottleneck.quantiles.grad is None
+
+
+def test_haar_is_the_authors_fixed_kernels_and_inverts_exactly():
+    """The channels-last Haar split equals the authors' form, a stride-2 grouped convolution with the fixed
+    2x2 patterns (divided by 4) whose bands are ordered [LL of all C | band 1 of all C | ...], and its
+    merge, their transposed convolution, restores the input."""
+    import torch.nn.functional as F
+
+    from icisp_codec.model.blocks import HAAR_PATTERNS, haar_analysis, haar_synthesis
+
+    torch.manual_seed(0)
+    channels = 5
+    x = torch.randn(2, 6, 8, channels)
+    kernels = HAAR_PATTERNS[:, None].repeat(channels, 1, 1, 1)
+    bands = F.conv2d(x.permute(0, 3, 1, 2), kernels, stride=2, groups=channels) / 4  # (B, 4C, h, w), c-major
+    bands = bands.view(2, channels, 4, 3, 4).transpose(1, 2).permute(0, 3, 4, 1, 2)  # (B, h, w, band, C)
+    low, high = haar_analysis(x)
+    assert torch.allclose(low, bands[..., 0, :], atol=1e-6)
+    assert torch.allclose(high, bands[..., 1:, :].flatten(-2), atol=1e-6)
+    merged = torch.cat([low[..., None, :], high.unflatten(-1, (3, channels))], dim=-2)  # (B, h, w, band, C)
+    merged = merged.permute(0, 4, 3, 1, 2).flatten(1, 2)  # c-major, as their transposed conv takes it
+    theirs = F.conv_transpose2d(merged, kernels, stride=2, groups=channels).permute(0, 2, 3, 1)
+    assert torch.allclose(haar_synthesis(low, high), theirs, atol=1e-5)
+    assert torch.allclose(haar_synthesis(low, high), x, atol=1e-5)

@@ -78,16 +78,20 @@ class SS2D(nn.Module):
         return cross_merge(ys.view(batch, self.directions, channels, length), height, width)
 
     def _forward_fused(self, x):
-        """The same scans for inference in one kernel call: the input in row and column order once each
-        (directions 2 and 3 read them backwards), the step sizes expanded from their low rank and passed
-        through softplus inside the kernel, no per-direction copies."""
+        """The same scans for inference in one kernel call, channels-last: the input in row order is x's
+        own memory when x is channels-last, column order one transposed copy; directions 2 and 3 read their
+        order backwards; step sizes are expanded from their low rank inside the kernel. Returns a
+        channels-last tensor."""
         batch, channels, height, width = x.shape
-        orders = torch.stack([x.flatten(2), x.transpose(2, 3).flatten(2)]).float()  # (2, B, D, L)
-        weights = self.x_proj_weight.float().view(2, 2, *self.x_proj_weight.shape[1:])  # [k % 2][k // 2]
-        proj = torch.einsum("obdl,okcd->bkolc", orders, weights.transpose(0, 1)).flatten(1, 2)  # k = 2*(k//2) + o
-        y = ss2d_fused(orders, proj, self.dt_proj_weight.float(), -torch.exp(self.A_log.float()), self.D.float(),
-                       self.dt_proj_bias.flatten().float())
-        return y[0].view(batch, channels, height, width) + y[1].view(batch, channels, width, height).transpose(2, 3)
+        rows = x.permute(0, 2, 3, 1).reshape(batch, height * width, channels).float()
+        cols = x.permute(0, 3, 2, 1).reshape(batch, height * width, channels).float()
+        weights = self.x_proj_weight.float().transpose(1, 2)  # (4, D, P); direction k scans order k % 2
+        proj_rows = rows[:, None] @ weights[0::2]  # (B, 2, L, P): directions 0 and 2
+        proj_cols = cols[:, None] @ weights[1::2]  # directions 1 and 3
+        y_rows, y_cols = ss2d_fused(rows, cols, proj_rows, proj_cols, self.dt_proj_weight.float(),
+                                    -torch.exp(self.A_log.float()), self.D.float(), self.dt_proj_bias.flatten().float())
+        merged = y_rows.view(batch, height, width, channels) + y_cols.view(batch, width, height, channels).transpose(1, 2)
+        return merged.permute(0, 3, 1, 2)
 
 
 class VSSLayer(nn.Module):
@@ -116,8 +120,11 @@ class VSSLayer(nn.Module):
 
     def forward(self, x):
         """x: (B, H, W, C) -> (B, H, W, C)."""
-        branch, gate = self.in_proj(x).chunk(2, dim=-1)
-        branch = F.silu(self.dwconv(branch.permute(0, 3, 1, 2)))
+        # in_proj's two halves as two products: each half contiguous, so the depthwise conv, the scan and
+        # the local branch all run channels-last without a copy
+        branch_weight, gate_weight = self.in_proj.weight.chunk(2, dim=0)
+        gate = F.linear(x, gate_weight)
+        branch = F.silu(self.dwconv(F.linear(x, branch_weight).permute(0, 3, 1, 2)))
         mixed = self.ss2d(branch)
         if self.local is not None:
             mixed = mixed + self.local(branch)
@@ -125,31 +132,37 @@ class VSSLayer(nn.Module):
         return self.out_proj(y * F.silu(gate))
 
 
-class Haar(nn.Module):
-    """Orthogonal-pattern Haar analysis (stride 2, /4) and its exact synthesis, per channel.
+# The four 2x2 Haar patterns [LL, column, row, diagonal]: the analysis takes each band as the pattern's
+# weighted sum of a 2x2 block over 4, the synthesis puts the bands back with the same patterns (the authors'
+# fixed (4C, 1, 2, 2) kernels are these, repeated per channel). haar_analysis and haar_synthesis write the
+# sums out on the block's four pixels, which channels-last needs no convolution or copy for;
+# tests/test_model.py checks them against the convolutions with these patterns.
+HAAR_PATTERNS = torch.tensor([[[1.0, 1.0], [1.0, 1.0]], [[1.0, -1.0], [1.0, -1.0]],
+                              [[1.0, 1.0], [-1.0, -1.0]], [[1.0, -1.0], [-1.0, 1.0]]])
 
-    Analysis output channel order is [LL of all C | band 1 of all C | band 2 | band 3].
-    """
 
-    def __init__(self, channels):
-        super().__init__()
-        ll = torch.tensor([[1.0, 1.0], [1.0, 1.0]])
-        col = torch.tensor([[1.0, -1.0], [1.0, -1.0]])
-        row = torch.tensor([[1.0, 1.0], [-1.0, -1.0]])
-        diag = torch.tensor([[1.0, -1.0], [-1.0, 1.0]])
-        filters = torch.stack([ll, col, row, diag])[:, None].repeat(channels, 1, 1, 1)  # (4C, 1, 2, 2)
-        self.channels = channels
-        self.register_buffer("filters", filters, persistent=False)
+def haar_analysis(x):
+    """(B, H, W, C), H and W even -> (low (B, H/2, W/2, C), high (B, H/2, W/2, 3C)), high's channels
+    [column band of all C | row band | diagonal band]."""
+    batch, height, width, channels = x.shape
+    blocks = x.view(batch, height // 2, 2, width // 2, 2, channels)
+    top_left, top_right = blocks[:, :, 0, :, 0], blocks[:, :, 0, :, 1]
+    bottom_left, bottom_right = blocks[:, :, 1, :, 0], blocks[:, :, 1, :, 1]
+    top, bottom = top_left + top_right, bottom_left + bottom_right
+    top_step, bottom_step = top_left - top_right, bottom_left - bottom_right
+    bands = torch.stack([top + bottom, top_step + bottom_step, top - bottom, top_step - bottom_step], dim=3) / 4
+    return bands[..., 0, :], bands[..., 1:, :].flatten(-2)
 
-    def analysis(self, x):
-        bands = F.conv2d(x, self.filters.to(x.dtype), stride=2, groups=self.channels) / 4
-        b, _, h, w = bands.shape
-        return bands.view(b, self.channels, 4, h, w).transpose(1, 2).reshape(b, 4 * self.channels, h, w)
 
-    def synthesis(self, bands):
-        b, _, h, w = bands.shape
-        bands = bands.view(b, 4, self.channels, h, w).transpose(1, 2).reshape(b, 4 * self.channels, h, w)
-        return F.conv_transpose2d(bands, self.filters.to(bands.dtype), stride=2, groups=self.channels)
+def haar_synthesis(low, high):
+    """Inverse of haar_analysis: (B, h, w, C), (B, h, w, 3C) -> (B, 2h, 2w, C)."""
+    batch, height, width, channels = low.shape
+    column, row, diagonal = high.chunk(3, dim=-1)
+    top, bottom = low + row, low - row
+    step_top, step_bottom = column + diagonal, column - diagonal
+    top_pair = torch.stack([top + step_top, top - step_top], dim=3)  # the block's top-left, top-right
+    bottom_pair = torch.stack([bottom + step_bottom, bottom - step_bottom], dim=3)
+    return torch.stack([top_pair, bottom_pair], dim=2).view(batch, 2 * height, 2 * width, channels)
 
 
 class FDMB(nn.Module):
@@ -161,19 +174,13 @@ class FDMB(nn.Module):
         self.mlp = nn.Sequential(
             nn.Linear(channels, ffn_expand * channels), nn.GELU(), nn.Linear(ffn_expand * channels, channels)
         )
-        self.haar = Haar(channels)
         self.low = VSSLayer(channels, expand=1.0, d_state=d_state)
         self.high = VSSLayer(3 * channels, expand=1.0, d_state=d_state)
-        self.channels = channels
 
     def forward(self, x):
         """x: (B, H, W, C) -> (B, H, W, C)."""
-        bands = self.haar.analysis(self.mlp(x).permute(0, 3, 1, 2))
-        low, high = bands.split([self.channels, 3 * self.channels], dim=1)
-        low = self.low(low.permute(0, 2, 3, 1))
-        high = self.high(high.permute(0, 2, 3, 1))
-        merged = torch.cat([low, high], dim=-1).permute(0, 3, 1, 2)
-        return self.haar.synthesis(merged).permute(0, 2, 3, 1)
+        low, high = haar_analysis(self.mlp(x))
+        return haar_synthesis(self.low(low), self.high(high))
 
 
 class RSSM(nn.Module):

@@ -61,8 +61,8 @@ def fused_ss2d_available(x) -> bool:
     return not torch.is_grad_enabled() and x.device.type == "cpu" and backend_name("cpu") == "compiled"
 
 
-def ss2d_fused(orders, proj, dt_weight, A, D, delta_bias):
-    """orders: (2, B, D, L), the input in row and in column order; proj: (B, 4, L, R + 2N), each direction
-    in its own order: the R low-rank step inputs that dt_weight (4, D, R) expands, then B and C ->
-    (2, B, D, L): the row directions' sum in row order, the column directions' in column order."""
-    return compiled.ss2d_compiled(orders, proj, dt_weight, A, D, delta_bias)
+def ss2d_fused(x_rows, x_cols, proj_rows, proj_cols, dt_weight, A, D, delta_bias):
+    """Channels-last, per order (rows, columns): x (B, L, D), the input in that order; proj (B, 2, L, P), the
+    projections of its forward and its backward direction, each the R low-rank step inputs that dt_weight
+    (4, D, R) expands, then B and C -> (y_rows, y_cols), each (B, L, D): the order's two directions summed."""
+    return compiled.ss2d_compiled(x_rows, x_cols, proj_rows, proj_cols, dt_weight, A, D, delta_bias)

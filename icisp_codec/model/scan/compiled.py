@@ -91,8 +91,8 @@ def selective_scan_compiled(u, delta, A, B, C, D, delta_bias):
     return _CompiledScan.apply(u, dt, A, B, C, D)
 
 
-def ss2d_compiled(x, proj, dt_weight, A, D, delta_bias):
+def ss2d_compiled(x_rows, x_cols, proj_rows, proj_cols, dt_weight, A, D, delta_bias):
     """The four directional scans of SS2D in one call, for inference (no gradient): see ss2d_forward in
     selective_scan.cpp for the layouts."""
-    args = [t.float().contiguous() for t in (x, proj, dt_weight, A, D, delta_bias)]
+    args = [t.float().contiguous() for t in (x_rows, x_cols, proj_rows, proj_cols, dt_weight, A, D, delta_bias)]
     return _extension().ss2d_forward(*args)

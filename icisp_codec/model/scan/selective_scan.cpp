@@ -174,15 +174,18 @@ std::vector<torch::Tensor> scan_backward(torch::Tensor grad_y, torch::Tensor u, 
 // place from the low-rank projection, no per-direction copies of the input or of B and C, and no
 // checkpoints for a backward pass.
 //
-// The data come in two orders: rows (raster) and columns (the transposed image). Directions 0 and 1 scan
-// rows and columns forwards, directions 2 and 3 the same backwards; every direction reads its order
-// sequentially. Layouts (contiguous float32): x: (2, Bt, Dm, L), [rows, columns]; proj: (Bt, K, L, P),
-// direction k in its own order: the R low-rank step inputs at columns [0, R), B at [R, R + N), C after it;
+// Everything is channels-last, as the layers around the scan work. The data come in two orders: rows
+// (raster) and columns (the transposed image). Directions 0 and 1 scan rows and columns forwards,
+// directions 2 and 3 the same backwards; every direction reads its order sequentially. Per order o
+// (contiguous float32): x_o: (Bt, L, Dm), the input in that order; proj_o: (Bt, 2, L, P), [:, j] the
+// projection of direction k = o + 2j: its R low-rank step inputs, then B (N), then C (N).
 // dt_weight: (K, Dm, R); A: (K*Dm, N); D, bias: (K*Dm).
-// Returns y: (2, Bt, Dm, L): the rows directions' sum in row order, the columns directions' in column order.
+// Returns y_o: (Bt, L, Dm) for each order: the sum of its two directions, in its own order.
 namespace {
 
 constexpr int64_t FUSED_CHUNK = 32;  // steps per chunk: a group's decays (CHUNK x N x GROUP) stay in L1
+constexpr int64_t MAX_RANK = 64;     // the step sizes' low rank: ceil(d_model / 16)
+constexpr int64_t MAX_GROUPS_PER_TASK = 4;  // channels per task: at most 4 x GROUP (two cache lines of input)
 
 // GROUP channels as one SIMD value (GCC/Clang vector extension): the channels of a group share each step's
 // B and C, so the recurrence advances all of them with one vector operation per state and needs no
@@ -226,76 +229,105 @@ inline float softplus(float v) {
 }
 
 struct FusedArgs {
-  const float *x, *proj, *w, *A, *D, *bias;
-  float* y;
-  int64_t Bt, Dm, L, N, P, R;
+  const float *x[2], *proj[2], *w, *A, *D, *bias;
+  float* y[2];
+  int64_t Dm, L, N, P, R;
 };
 
-// Per-thread scratch, each laid out [step][lane] or [step][state][lane].
+// The parameters of one group of GROUP channels in one direction, spread over lanes, and its state.
+struct GroupParams {
+  std::vector<float> A, W, bias, D;  // [state][lane], [rank][lane], [lane], [lane]
+  std::vector<lanes> h;              // [state]
+  GroupParams() : A(MAX_N * GROUP), W(MAX_RANK * GROUP), bias(GROUP), D(GROUP), h(MAX_N) {}
+};
+
+// Per-thread scratch, laid out [step][lane] or [step][state][lane].
 struct FusedScratch {
-  std::vector<float> dts, us, ys, decays;
-  std::vector<lanes> h;
+  std::vector<float> dts, us, decays;
+  std::vector<GroupParams> groups;
   FusedScratch()
-      : dts(FUSED_CHUNK * GROUP), us(FUSED_CHUNK * GROUP, 0.f), ys(FUSED_CHUNK * GROUP),
-        decays(FUSED_CHUNK * MAX_N * GROUP), h(MAX_N) {}
+      : dts(FUSED_CHUNK * GROUP), us(FUSED_CHUNK * GROUP, 0.f), decays(FUSED_CHUNK * MAX_N * GROUP),
+        groups(MAX_GROUPS_PER_TASK) {}
 };
 
-// One (order, batch, channel group): its two directions in turn. A group smaller than GROUP (the last one
+// One (order, batch, run of channels [d_begin, d_end)): its two directions in turn. The run is split into
+// groups of GROUP channels that share each step's B and C and advance together, one SIMD vector per state;
+// chunk by chunk, every group of the run reads the same projection rows and input/output cache lines, so
+// they come from memory once per run rather than once per group. A group smaller than GROUP (the last one
 // when GROUP does not divide the channels) repeats its last channel in the spare lanes and writes only its
 // own. NS: the state size as a compile-time constant (16 in every configuration), 0 for any other.
 template <int64_t NS>
-void ss2d_group(const FusedArgs& a, int64_t order, int64_t b, int64_t d_begin, int64_t d_end, FusedScratch& m) {
-  const int64_t N = NS ? NS : a.N, L = a.L, P = a.P, R = a.R, Dm = a.Dm, K = 4, G = d_end - d_begin;
-  std::vector<float> Ag(N * GROUP), Wg(R * GROUP), biasg(GROUP), Dg(GROUP);
+void ss2d_run(const FusedArgs& a, int64_t order, int64_t b, int64_t d_begin, int64_t d_end, FusedScratch& m) {
+  const int64_t N = NS ? NS : a.N, L = a.L, P = a.P, R = a.R, Dm = a.Dm, K = 4;
+  const int64_t n_groups = (d_end - d_begin + GROUP - 1) / GROUP;
   for (int64_t k = order; k < K; k += 2) {
-    for (int64_t g = 0; g < GROUP; ++g) {
-      const int64_t kd = k * Dm + d_begin + std::min(g, G - 1);
-      for (int64_t n = 0; n < N; ++n) Ag[n * GROUP + g] = a.A[kd * N + n];
-      for (int64_t r = 0; r < R; ++r) Wg[r * GROUP + g] = a.w[kd * R + r];
-      biasg[g] = a.bias[kd];
-      Dg[g] = a.D[kd];
+    for (int64_t j = 0; j < n_groups; ++j) {
+      GroupParams& gp = m.groups[j];
+      const int64_t first = d_begin + j * GROUP, G = std::min(GROUP, d_end - first);
+      for (int64_t g = 0; g < GROUP; ++g) {
+        const int64_t kd = k * Dm + first + std::min(g, G - 1);
+        for (int64_t n = 0; n < N; ++n) gp.A[n * GROUP + g] = a.A[kd * N + n];
+        for (int64_t r = 0; r < R; ++r) gp.W[r * GROUP + g] = a.w[kd * R + r];
+        gp.bias[g] = a.bias[kd];
+        gp.D[g] = a.D[kd];
+      }
+      std::fill(gp.h.begin(), gp.h.end(), lanes{});
     }
-    const lanes bias = load_lanes(biasg.data()), D = load_lanes(Dg.data());
-    const float* rows = a.proj + (b * K + k) * L * P;
+    const float* rows = a.proj[order] + (b * 2 + k / 2) * L * P;
     const bool backwards = k >= 2;
-    std::fill(m.h.begin(), m.h.end(), lanes{});
     for (int64_t t0 = 0; t0 < L; t0 += FUSED_CHUNK) {
       const int64_t T = std::min(FUSED_CHUNK, L - t0);
       auto at = [&](int64_t t) { return backwards ? L - 1 - (t0 + t) : t0 + t; };
-      // step sizes: softplus(bias + dt_weight . the step's low-rank inputs), per lane
-      for (int64_t t = 0; t < T; ++t) {
-        const float* row = rows + at(t) * P;
-        lanes v = bias;
-        for (int64_t r = 0; r < R; ++r) v += row[r] * load_lanes(Wg.data() + r * GROUP);
-        std::memcpy(m.dts.data() + t * GROUP, &v, sizeof(v));
-      }
-      for (int64_t i = 0; i < T * GROUP; ++i) m.dts[i] = softplus(m.dts[i]);
-      for (int64_t g = 0; g < G; ++g) {
-        const float* u = a.x + ((order * a.Bt + b) * Dm + d_begin + g) * L;
-        for (int64_t t = 0; t < T; ++t) m.us[t * GROUP + g] = u[at(t)];
-      }
-      float* decays = m.decays.data();
-      for (int64_t t = 0; t < T; ++t) {
-        for (int64_t n = 0; n < N; ++n) {
-          for (int64_t g = 0; g < GROUP; ++g) decays[(t * N + n) * GROUP + g] = m.dts[t * GROUP + g] * Ag[n * GROUP + g];
+      for (int64_t j = 0; j < n_groups; ++j) {
+        GroupParams& gp = m.groups[j];
+        const int64_t first = d_begin + j * GROUP, G = std::min(GROUP, d_end - first);
+        const float* x = a.x[order] + b * L * Dm + first;
+        float* y = a.y[order] + b * L * Dm + first;
+        // step sizes: softplus(bias + dt_weight . the step's low-rank inputs), per lane
+        const lanes bias = load_lanes(gp.bias.data()), D = load_lanes(gp.D.data());
+        for (int64_t t = 0; t < T; ++t) {
+          const float* row = rows + at(t) * P;
+          lanes v = bias;
+          for (int64_t r = 0; r < R; ++r) v += row[r] * load_lanes(gp.W.data() + r * GROUP);
+          std::memcpy(m.dts.data() + t * GROUP, &v, sizeof(v));
         }
-      }
-      for (int64_t i = 0; i < T * N * GROUP; ++i) decays[i] = exp_nonpositive(decays[i]);
-      // the recurrence, all lanes at once
-      for (int64_t t = 0; t < T; ++t) {
-        const float *Bp = rows + at(t) * P + R, *Cp = Bp + N;
-        const lanes u = load_lanes(m.us.data() + t * GROUP), dtu = load_lanes(m.dts.data() + t * GROUP) * u;
-        lanes acc = D * u;
-        for (int64_t n = 0; n < N; ++n) {
-          const lanes h = load_lanes(decays + (t * N + n) * GROUP) * m.h[n] + dtu * Bp[n];
-          m.h[n] = h;
-          acc += Cp[n] * h;
+        for (int64_t i = 0; i < T * GROUP; ++i) m.dts[i] = softplus(m.dts[i]);
+        for (int64_t t = 0; t < T; ++t) {
+          if (G == GROUP) {  // a constant size: one vector move, where a variable one is a library call
+            std::memcpy(m.us.data() + t * GROUP, x + at(t) * Dm, sizeof(lanes));
+          } else {
+            std::memcpy(m.us.data() + t * GROUP, x + at(t) * Dm, G * sizeof(float));
+          }
         }
-        std::memcpy(m.ys.data() + t * GROUP, &acc, sizeof(acc));
-      }
-      for (int64_t g = 0; g < G; ++g) {
-        float* out = a.y + ((order * a.Bt + b) * Dm + d_begin + g) * L;
-        for (int64_t t = 0; t < T; ++t) out[at(t)] += m.ys[t * GROUP + g];
+        float* decays = m.decays.data();
+        for (int64_t t = 0; t < T; ++t) {
+          for (int64_t n = 0; n < N; ++n) {
+            for (int64_t g = 0; g < GROUP; ++g) decays[(t * N + n) * GROUP + g] = m.dts[t * GROUP + g] * gp.A[n * GROUP + g];
+          }
+        }
+        for (int64_t i = 0; i < T * N * GROUP; ++i) decays[i] = exp_nonpositive(decays[i]);
+        // the recurrence, all lanes at once
+        for (int64_t t = 0; t < T; ++t) {
+          const float *Bp = rows + at(t) * P + R, *Cp = Bp + N;
+          const lanes u = load_lanes(m.us.data() + t * GROUP), dtu = load_lanes(m.dts.data() + t * GROUP) * u;
+          lanes acc = D * u;
+          for (int64_t n = 0; n < N; ++n) {
+            const lanes h = load_lanes(decays + (t * N + n) * GROUP) * gp.h[n] + dtu * Bp[n];
+            gp.h[n] = h;
+            acc += Cp[n] * h;
+          }
+          float* out = y + at(t) * Dm;
+          if (!backwards && G == GROUP) {  // the order's first direction writes, its second adds
+            std::memcpy(out, &acc, sizeof(acc));
+          } else if (!backwards) {
+            std::memcpy(out, &acc, G * sizeof(float));
+          } else if (G == GROUP) {
+            const lanes sum = load_lanes(out) + acc;
+            std::memcpy(out, &sum, sizeof(sum));
+          } else {
+            for (int64_t g = 0; g < G; ++g) out[g] += acc[g];
+          }
+        }
       }
     }
   }
@@ -303,35 +335,44 @@ void ss2d_group(const FusedArgs& a, int64_t order, int64_t b, int64_t d_begin, i
 
 }  // namespace
 
-torch::Tensor ss2d_forward(torch::Tensor x, torch::Tensor proj, torch::Tensor dt_weight, torch::Tensor A,
-                           torch::Tensor D, torch::Tensor bias) {
-  for (const auto* t : {&x, &proj, &dt_weight, &A, &D, &bias}) {
+std::vector<torch::Tensor> ss2d_forward(torch::Tensor x_rows, torch::Tensor x_cols, torch::Tensor proj_rows,
+                                        torch::Tensor proj_cols, torch::Tensor dt_weight, torch::Tensor A,
+                                        torch::Tensor D, torch::Tensor bias) {
+  for (const auto* t : {&x_rows, &x_cols, &proj_rows, &proj_cols, &dt_weight, &A, &D, &bias}) {
     TORCH_CHECK(t->scalar_type() == torch::kFloat32 && t->is_contiguous() && !t->is_cuda(),
                 "ss2d_forward: contiguous float32 CPU tensors expected");
   }
-  const int64_t Bt = x.size(1), Dm = x.size(2), L = x.size(3), K = 4, N = A.size(1), P = proj.size(3);
-  const int64_t R = dt_weight.size(2);
-  TORCH_CHECK(x.size(0) == 2 && proj.size(1) == K && proj.size(2) == L && N <= MAX_N && R + 2 * N == P &&
-                  dt_weight.size(0) == K && dt_weight.size(1) == Dm && A.size(0) == K * Dm,
+  const int64_t Bt = x_rows.size(0), L = x_rows.size(1), Dm = x_rows.size(2), K = 4, N = A.size(1);
+  const int64_t R = dt_weight.size(2), P = R + 2 * N;
+  TORCH_CHECK(x_cols.sizes() == x_rows.sizes() && proj_rows.size(0) == Bt && proj_rows.size(1) == 2 &&
+                  proj_rows.size(2) == L && proj_rows.size(3) == P && proj_cols.sizes() == proj_rows.sizes() &&
+                  N <= MAX_N && R <= MAX_RANK && dt_weight.size(0) == K && dt_weight.size(1) == Dm &&
+                  A.size(0) == K * Dm,
               "ss2d_forward: inconsistent shapes");
-  auto y = torch::zeros_like(x);
-  const FusedArgs args{x.data_ptr<float>(), proj.data_ptr<float>(), dt_weight.data_ptr<float>(),
-                       A.data_ptr<float>(), D.data_ptr<float>(),    bias.data_ptr<float>(),
-                       y.data_ptr<float>(), Bt, Dm, L, N, P, R};
+  auto y_rows = torch::empty_like(x_rows), y_cols = torch::empty_like(x_cols);
+  const FusedArgs args{{x_rows.data_ptr<float>(), x_cols.data_ptr<float>()},
+                       {proj_rows.data_ptr<float>(), proj_cols.data_ptr<float>()},
+                       dt_weight.data_ptr<float>(), A.data_ptr<float>(), D.data_ptr<float>(), bias.data_ptr<float>(),
+                       {y_rows.data_ptr<float>(), y_cols.data_ptr<float>()}, Dm, L, N, P, R};
+  // Runs as long as possible (memory traffic falls with their length) while every thread still gets two
+  // tasks or more.
   const int64_t groups = (Dm + GROUP - 1) / GROUP;
-  at::parallel_for(0, 2 * Bt * groups, 1, [&](int64_t begin, int64_t end) {
+  int64_t per_task = MAX_GROUPS_PER_TASK;
+  while (per_task > 1 && 2 * Bt * ((groups + per_task - 1) / per_task) < 2 * at::get_num_threads()) per_task /= 2;
+  const int64_t runs = (groups + per_task - 1) / per_task;
+  at::parallel_for(0, 2 * Bt * runs, 1, [&](int64_t begin, int64_t end) {
     FusedScratch scratch;
     for (int64_t task = begin; task < end; ++task) {
-      const int64_t order = task / (Bt * groups), b = (task / groups) % Bt, g = task % groups;
-      const int64_t d_begin = g * GROUP, d_end = std::min(Dm, d_begin + GROUP);
+      const int64_t order = task / (Bt * runs), b = (task / runs) % Bt, run = task % runs;
+      const int64_t d_begin = run * per_task * GROUP, d_end = std::min(Dm, d_begin + per_task * GROUP);
       if (N == 16) {
-        ss2d_group<16>(args, order, b, d_begin, d_end, scratch);
+        ss2d_run<16>(args, order, b, d_begin, d_end, scratch);
       } else {
-        ss2d_group<0>(args, order, b, d_begin, d_end, scratch);
+        ss2d_run<0>(args, order, b, d_begin, d_end, scratch);
       }
     }
   });
-  return y;
+  return {y_rows, y_cols};
 }
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
