@@ -197,4 +197,4 @@ class RSSM(nn.Module):
         x = x.permute(0, 2, 3, 1)
         x = x + self.evssb(self.norm1(x))
         x = x + self.fdmb(self.norm2(x))
-        return x.permute(0, 3, 1, 2).contiguous()
+        return x.permute(0, 3, 1, 2)
