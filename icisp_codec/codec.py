@@ -70,7 +70,10 @@ class Codec:
 
     def __init__(self, model, weights_id: bytes, device="cpu", info=None, synthesis_threads=SYNTHESIS_THREADS,
                  tile_latents=TILE_LATENTS, window_latents=WINDOW_LATENTS, bf16=None):
-        self.model = model.eval()
+        # Convolution weights channels-last: oneDNN then runs every convolution channels-last (about 1.3x
+        # faster for the slice networks' 3x3 convolutions on an AVX2 EPYC), and the state-space blocks work
+        # channels-last anyway.
+        self.model = model.eval().to(memory_format=torch.channels_last)
         # bf16 autocast for the analysis and synthesis transforms only: the context path that decides the
         # symbols stays exact (or fp32), so any decoder reads the file; the pixels differ by rounding.
         # None: where the device computes bf16 natively (1.4-1.7x faster transforms on an AMD Zen 5 at no
