@@ -123,13 +123,16 @@ class VSSLayer(nn.Module):
         # in_proj's two halves as two products: each half contiguous, so the depthwise conv, the scan and
         # the local branch all run channels-last without a copy
         branch_weight, gate_weight = self.in_proj.weight.chunk(2, dim=0)
-        gate = F.linear(x, gate_weight)
-        branch = F.silu(self.dwconv(F.linear(x, branch_weight).permute(0, 3, 1, 2)))
+        # without autograd the activations can overwrite their inputs: fewer passes over the feature map
+        # and no fresh allocations
+        inplace = not torch.is_grad_enabled()
+        gate = F.silu(F.linear(x, gate_weight), inplace=inplace)
+        branch = F.silu(self.dwconv(F.linear(x, branch_weight).permute(0, 3, 1, 2)), inplace=inplace)
         mixed = self.ss2d(branch)
         if self.local is not None:
-            mixed = mixed + self.local(branch)
+            mixed = mixed.add_(self.local(branch)) if inplace else mixed + self.local(branch)
         y = self.out_norm(mixed.permute(0, 2, 3, 1).to(x.dtype))
-        return self.out_proj(y * F.silu(gate))
+        return self.out_proj(y.mul_(gate) if inplace else y * gate)
 
 
 # The four 2x2 Haar patterns [LL, column, row, diagonal]: the analysis takes each band as the pattern's
