@@ -26,9 +26,9 @@ def _image(width, height):
     return np.clip(base + rng.normal(0, 12, (height, width, 3)), 0, 255).astype(np.uint8)
 
 
-def _median_time(fn, repeats):
-    times = sorted(_timed(fn) for _ in range(repeats))
-    return times[len(times) // 2]
+def _best_time(fn, repeats):
+    # the best of several: on a shared virtual machine other tenants only ever add time
+    return min(_timed(fn) for _ in range(repeats))
 
 
 def measure_icisp(config, width, height, repeats, bf16=False, effort=1):
@@ -50,8 +50,8 @@ def measure_icisp(config, width, height, repeats, bf16=False, effort=1):
     rgb = _image(width, height)
     data, _ = codec.encode(rgb, 2.5, effort=effort)  # warm-up (and the compiled scan's first load)
     codec.decode(data)
-    enc = _median_time(lambda: codec.encode(rgb, 2.5, effort=effort), repeats)
-    dec = _median_time(lambda: codec.decode(data), repeats)
+    enc = _best_time(lambda: codec.encode(rgb, 2.5, effort=effort), repeats)
+    dec = _best_time(lambda: codec.decode(data), repeats)
     return {"encode_s": enc, "decode_s": dec, "gmac_per_pixel": _gmac_per_pixel(lambda x: codec.model(x, 2.5)),
             "encode_gflop": _gflop(lambda: codec.encode(rgb, 2.5, effort=effort)),
             "decode_gflop": _gflop(lambda: codec.decode(data))}
@@ -70,8 +70,8 @@ def measure_bmshj(width, height, repeats):
     with torch.no_grad():
         out = model.compress(x)
         model.decompress(out["strings"], out["shape"])
-        enc = _median_time(lambda: model.compress(x), repeats)
-        dec = _median_time(lambda: model.decompress(out["strings"], out["shape"]), repeats)
+        enc = _best_time(lambda: model.compress(x), repeats)
+        dec = _best_time(lambda: model.decompress(out["strings"], out["shape"]), repeats)
         return {"encode_s": enc, "decode_s": dec, "gmac_per_pixel": _gmac_per_pixel(model),
                 "encode_gflop": _gflop(lambda: model.compress(x)),
                 "decode_gflop": _gflop(lambda: model.decompress(out["strings"], out["shape"]))}
@@ -83,8 +83,8 @@ def measure_peer(name, width, height, repeats):
     encode, decode = CODECS[name]
     rgb = _image(width, height)
     data = encode(rgb, 50)
-    return {"encode_s": _median_time(lambda: encode(rgb, 50), repeats),
-            "decode_s": _median_time(lambda: decode(data), repeats)}
+    return {"encode_s": _best_time(lambda: encode(rgb, 50), repeats),
+            "decode_s": _best_time(lambda: decode(data), repeats)}
 
 
 def _gflop(run):
@@ -152,14 +152,14 @@ def main():
     parser.add_argument("--sizes", default="768x512")
     parser.add_argument("--what", default="bmshj2018-hyperprior,lite,paper,avif,jxl")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--size", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         return child(args)
     peak = matmul_peak_gflops(args.threads)
-    print(f"threads={args.threads}, median of {args.repeats}; icisp times include range coding; MAC/pixel of the "
+    print(f"threads={args.threads}, best of {args.repeats}; icisp times include range coding; MAC/pixel of the "
           f"full forward pass at 256x256; fp32 matmul peak {peak:.0f} GFLOP/s (2048² GEMM)")
     print("| codec | size | encode s | decode s | decode MP/s | peak RSS GB | MAC/pixel (forward, scan excluded) "
           "| encode GFLOP/s (% of peak) | decode GFLOP/s (% of peak) |")
