@@ -90,8 +90,8 @@ class SS2D(nn.Module):
         proj_cols = cols[:, None] @ weights[1::2]  # directions 1 and 3
         y_rows, y_cols = ss2d_fused(rows, cols, proj_rows, proj_cols, self.dt_proj_weight.float(),
                                     -torch.exp(self.A_log.float()), self.D.float(), self.dt_proj_bias.flatten().float())
-        merged = y_rows.view(batch, height, width, channels) + y_cols.view(batch, width, height, channels).transpose(1, 2)
-        return merged.permute(0, 3, 1, 2)
+        columns_back = y_cols.view(batch, width, height, channels).transpose(1, 2)
+        return (y_rows.view(batch, height, width, channels) + columns_back).permute(0, 3, 1, 2)
 
 
 class VSSLayer(nn.Module):
