@@ -134,7 +134,12 @@ def save_rgb(array: np.ndarray, path, format=None) -> None:
 def output_format(path) -> str:
     """Pillow format name from an output file's extension (PNG when unknown)."""
     suffix = Path(path).suffix.lower()
-    return Image.registered_extensions().get(suffix, "PNG")
+    # Pillow's own order, as Image.save does it: the common formats first (preinit), every plugin (init,
+    # about 0.1 s of imports) only for an extension they do not cover
+    Image.preinit()
+    if suffix not in Image.EXTENSION:
+        Image.init()
+    return Image.EXTENSION.get(suffix, "PNG")
 
 
 def to_tensor(array: np.ndarray, device="cpu"):
