@@ -33,13 +33,32 @@ void check_inputs(const torch::Tensor& u, const torch::Tensor& dt, const torch::
   TORCH_CHECK(u.size(1) % Bm.size(1) == 0, "selective_scan: channels must split evenly into groups");
 }
 
+// exp(x) for x <= 0 (a decay exp(dt * A) with dt > 0, A < 0): Cody-Waite reduction to r in [-ln2/2, ln2/2],
+// Cephes' degree-6 polynomial, the power of two built in the exponent bits; 1e-7 relative error, and unlike
+// a libm call it vectorises inline. Below -87 it returns 2^-126 instead of a denormal or 0: a decayed state.
+inline float exp_nonpositive(float x) {
+  x = std::max(x, -87.f);
+  const float k = std::floor(x * 1.44269504f + 0.5f);
+  const float r = (x - k * 0.693359375f) + k * 2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  const int32_t bits = (static_cast<int32_t>(k) + 127) << 23;
+  float scale;
+  std::memcpy(&scale, &bits, sizeof(scale));
+  return (p * r * r + r + 1.f) * scale;
+}
+
 // decays[t*N + n] = exp(dt[t] * A[n]) for a whole chunk in one flat loop, which the compiler turns into
 // wide vector exp calls; doing it inside the sequential loop costs a call per step.
 inline void decay_chunk(const float* dt, const float* A, int64_t T, int64_t N, float* decays) {
   for (int64_t t = 0; t < T; ++t) {
     for (int64_t n = 0; n < N; ++n) decays[t * N + n] = dt[t] * A[n];
   }
-  for (int64_t i = 0; i < T * N; ++i) decays[i] = std::exp(decays[i]);
+  for (int64_t i = 0; i < T * N; ++i) decays[i] = exp_nonpositive(decays[i]);
 }
 
 }  // namespace
@@ -196,25 +215,6 @@ inline lanes load_lanes(const float* p) {
   lanes v;
   std::memcpy(&v, p, sizeof(v));
   return v;
-}
-
-// exp(x) for x <= 0 (a decay exp(dt * A) with dt > 0, A < 0): Cody-Waite reduction to r in [-ln2/2, ln2/2],
-// Cephes' degree-6 polynomial, the power of two built in the exponent bits; 1e-7 relative error, and unlike
-// a libm call it vectorises inline. Below -87 it returns 2^-126 instead of a denormal or 0: a decayed state.
-inline float exp_nonpositive(float x) {
-  x = std::max(x, -87.f);
-  const float k = std::floor(x * 1.44269504f + 0.5f);
-  const float r = (x - k * 0.693359375f) + k * 2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  const int32_t bits = (static_cast<int32_t>(k) + 127) << 23;
-  float scale;
-  std::memcpy(&scale, &bits, sizeof(scale));
-  return (p * r * r + r + 1.f) * scale;
 }
 
 // softplus(v) = max(v, 0) + log1p(exp(-|v|)), with log1p(e) = 2 atanh(e / (2 + e)) summed as its odd series:
