@@ -20,7 +20,6 @@ namespace {
 
 constexpr int64_t CHUNK = 64;
 constexpr int64_t MAX_N = 64;
-constexpr int64_t GROUP = 8;  // channels per task of the fused inference scan (they share B and C)
 
 void check_inputs(const torch::Tensor& u, const torch::Tensor& dt, const torch::Tensor& A,
                   const torch::Tensor& Bm, const torch::Tensor& Cm, const torch::Tensor& D) {
@@ -33,21 +32,38 @@ void check_inputs(const torch::Tensor& u, const torch::Tensor& dt, const torch::
   TORCH_CHECK(u.size(1) % Bm.size(1) == 0, "selective_scan: channels must split evenly into groups");
 }
 
-// exp(x) for x <= 0 (a decay exp(dt * A) with dt > 0, A < 0): Cody-Waite reduction to r in [-ln2/2, ln2/2],
-// Cephes' degree-6 polynomial, the power of two built in the exponent bits; 1e-7 relative error, and unlike
-// a libm call it vectorises inline. Below -87 it returns 2^-126 instead of a denormal or 0: a decayed state.
-inline float exp_nonpositive(float x) {
-  x = std::max(x, -87.f);
-  const float k = std::floor(x * 1.44269504f + 0.5f);
-  const float r = (x - k * 0.693359375f) + k * 2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
+constexpr int64_t GROUP = 8;  // channels per task of the fused inference scan (they share B and C)
+
+// GROUP channels as one SIMD value (GCC/Clang vector extension): the channels of a group share each step's
+// B and C, so the fused scan advances all of them with one vector operation per state and needs no
+// horizontal sums; the output of a step is one vector.
+typedef float lanes __attribute__((vector_size(GROUP * sizeof(float))));
+typedef int32_t int_lanes __attribute__((vector_size(GROUP * sizeof(int32_t))));
+
+inline int32_t truncate(float v) { return static_cast<int32_t>(v); }
+inline int_lanes truncate(lanes v) { return __builtin_convertvector(v, int_lanes); }
+inline float to_float(int32_t v) { return static_cast<float>(v); }
+inline lanes to_float(int_lanes v) { return __builtin_convertvector(v, lanes); }
+
+// exp(x) for x <= 0 (a decay exp(dt * A) with dt > 0, A < 0), on one float or on all lanes of a vector:
+// Cody-Waite reduction to r in [-ln2/2, ln2/2], Cephes' degree-6 polynomial, the power of two built in the
+// exponent bits; 1e-7 relative error, and unlike a libm call it vectorises inline. The nearest integer k of
+// x / ln2 is a truncating conversion of x / ln2 - 1/2 (truncation rounds a negative value up). Below -87 it
+// returns 2^-126 instead of a denormal or 0: a decayed state.
+template <typename V>
+inline V exp_nonpositive(V x) {
+  x = x < -87.f ? V{} - 87.f : x;
+  const auto k = truncate(x * 1.44269504f - 0.5f);
+  const V kf = to_float(k);
+  const V r = (x - kf * 0.693359375f) + kf * 2.12194440e-4f;
+  V p = r * 1.9875691500e-4f + 1.3981999507e-3f;
   p = p * r + 8.3334519073e-3f;
   p = p * r + 4.1665795894e-2f;
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
-  const int32_t bits = (static_cast<int32_t>(k) + 127) << 23;
-  float scale;
+  const auto bits = (k + 127) << 23;
+  V scale;
+  static_assert(sizeof(bits) == sizeof(scale), "exponent bits and value differ in size");
   std::memcpy(&scale, &bits, sizeof(scale));
   return (p * r * r + r + 1.f) * scale;
 }
@@ -202,14 +218,9 @@ std::vector<torch::Tensor> scan_backward(torch::Tensor grad_y, torch::Tensor u, 
 // Returns y_o: (Bt, L, Dm) for each order: the sum of its two directions, in its own order.
 namespace {
 
-constexpr int64_t FUSED_CHUNK = 32;  // steps per chunk: a group's decays (CHUNK x N x GROUP) stay in L1
+constexpr int64_t FUSED_CHUNK = 32;  // steps per chunk: a run's step sizes and inputs stay in L1
 constexpr int64_t MAX_RANK = 64;     // the step sizes' low rank: ceil(d_model / 16)
 constexpr int64_t MAX_GROUPS_PER_TASK = 4;  // channels per task: at most 4 x GROUP (two cache lines of input)
-
-// GROUP channels as one SIMD value (GCC/Clang vector extension): the channels of a group share each step's
-// B and C, so the recurrence advances all of them with one vector operation per state and needs no
-// horizontal sums; the output of a step is one vector.
-typedef float lanes __attribute__((vector_size(GROUP * sizeof(float))));
 
 inline lanes load_lanes(const float* p) {
   lanes v;
@@ -221,7 +232,7 @@ inline lanes load_lanes(const float* p) {
 // e is in (0, 1], so the series' argument is at most 1/3 and seven terms reach float precision. Unlike
 // log1pf this vectorises; it equals torch's softplus (threshold 20) to float rounding.
 inline float softplus(float v) {
-  const float e = std::exp(-std::fabs(v));
+  const float e = exp_nonpositive(-std::fabs(v));
   const float s = e / (2.f + e), s2 = s * s;
   const float series =
       2.f + s2 * (2.f / 3 + s2 * (2.f / 5 + s2 * (2.f / 7 + s2 * (2.f / 9 + s2 * (2.f / 11 + s2 * (2.f / 13))))));
@@ -243,10 +254,10 @@ struct GroupParams {
 
 // Per-thread scratch, laid out [step][lane] or [step][state][lane].
 struct FusedScratch {
-  std::vector<float> dts, us, decays;
+  std::vector<float> dts, us;
   std::vector<GroupParams> groups;
   FusedScratch()
-      : dts(FUSED_CHUNK * GROUP), us(FUSED_CHUNK * GROUP, 0.f), decays(FUSED_CHUNK * MAX_N * GROUP),
+      : dts(FUSED_CHUNK * GROUP), us(FUSED_CHUNK * GROUP, 0.f),
         groups(MAX_GROUPS_PER_TASK) {}
 };
 
@@ -299,20 +310,16 @@ void ss2d_run(const FusedArgs& a, int64_t order, int64_t b, int64_t d_begin, int
             std::memcpy(m.us.data() + t * GROUP, x + at(t) * Dm, G * sizeof(float));
           }
         }
-        float* decays = m.decays.data();
-        for (int64_t t = 0; t < T; ++t) {
-          for (int64_t n = 0; n < N; ++n) {
-            for (int64_t g = 0; g < GROUP; ++g) decays[(t * N + n) * GROUP + g] = m.dts[t * GROUP + g] * gp.A[n * GROUP + g];
-          }
-        }
-        for (int64_t i = 0; i < T * N * GROUP; ++i) decays[i] = exp_nonpositive(decays[i]);
         // the recurrence, all lanes at once
         for (int64_t t = 0; t < T; ++t) {
           const float *Bp = rows + at(t) * P + R, *Cp = Bp + N;
-          const lanes u = load_lanes(m.us.data() + t * GROUP), dtu = load_lanes(m.dts.data() + t * GROUP) * u;
+          const lanes dt = load_lanes(m.dts.data() + t * GROUP), u = load_lanes(m.us.data() + t * GROUP);
+          const lanes dtu = dt * u;
           lanes acc = D * u;
           for (int64_t n = 0; n < N; ++n) {
-            const lanes h = load_lanes(decays + (t * N + n) * GROUP) * gp.h[n] + dtu * Bp[n];
+            // the decay inline: its exp does not depend on the state, so it overlaps the recurrence's chain
+            const lanes decay = exp_nonpositive(dt * load_lanes(gp.A.data() + n * GROUP));
+            const lanes h = decay * gp.h[n] + dtu * Bp[n];
             gp.h[n] = h;
             acc += Cp[n] * h;
           }
