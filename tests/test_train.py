@@ -175,6 +175,30 @@ def test_discriminator_only_trains_d_and_leaves_the_codec_untouched(train_folder
         Trainer(_options(train_folder, tmp_path / "s1", stage=1, discriminator_only=True))
 
 
+def test_encoder_only_trains_the_analysis_and_leaves_the_decoder_bit_equal(train_folder, tmp_path):
+    """--encoder-only: g_a and h_a learn; everything the decoder computes with (synthesis, hyper-synthesis,
+    slice networks, priors and their quantiles, gains, coding tables) stays bit-equal."""
+    from icisp_codec.train.loop import ENCODER_PARTS
+
+    trainer = Trainer(_options(train_folder, tmp_path, stage=2, encoder_only=True, max_steps=3))
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    trainer.run()
+    after = trainer.model.state_dict()
+    encoder = [k for k in before if k.startswith(ENCODER_PARTS)]
+    assert encoder and any(not torch.equal(before[k], after[k]) for k in encoder)
+    assert all(torch.equal(v, after[k]) for k, v in before.items() if not k.startswith(ENCODER_PARTS))
+    # its export keeps the prior's quantiles (a refit would move an untrained prior's by whole units)
+    from icisp_codec.train.export import export
+    from icisp_codec.weights import load_weights
+
+    export(tmp_path / "state.pt", tmp_path / "w.pt")
+    key = "latent_codec.z_codec.entropy_bottleneck.quantiles"
+    exported = load_weights(tmp_path / "w.pt")[0].state_dict()[key]
+    assert torch.allclose(exported, before[key], rtol=1e-3, atol=1e-3)
+    with pytest.raises(ValueError, match="exclude each other"):
+        Trainer(_options(train_folder, tmp_path / "both", stage=2, encoder_only=True, discriminator_only=True))
+
+
 def test_exported_weights_carry_their_discriminator_into_the_next_run(train_folder, tmp_path):
     """`icisp export` of a stage-2 state writes the discriminator beside the weights; `--init` with them starts
     with that discriminator (to int8 rounding), not a blind one."""

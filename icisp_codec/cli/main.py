@@ -480,6 +480,10 @@ def train_plot(runs, png):
 @click.option("--discriminator-only", is_flag=True,
               help="Stage 2: freeze the codec and train only the discriminator (its warm-up after --init; "
                    "then --resume without this flag). About 3x faster per step than a full one.")
+@click.option("--encoder-only", is_flag=True,
+              help="Train only the analysis transforms (g_a, h_a) against the frozen decoder, entropy model "
+                   "and gains, counting the bits of the rounded symbols coding sends: the decoder's weights stay "
+                   "bit-equal. Start it with --init and a new --out.")
 @handled
 def train(**kw):
     """Train a model: stage 1 rate + MSE, stage 2 adds perceptual, style and adversarial terms; every λ in

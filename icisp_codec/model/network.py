@@ -31,11 +31,12 @@ class ICISP(nn.Module):
         lam = torch.as_tensor(lam, dtype=torch.float32, device=device)
         return lam.expand(batch) if lam.dim() == 0 else lam
 
-    def forward(self, x, lam):
-        """x: (B, 3, H, W) in [0, 1], sides multiples of 64; lam: float or (B,) rate weights."""
+    def forward(self, x, lam, rounded=False):
+        """x: (B, 3, H, W) in [0, 1], sides multiples of 64; lam: float or (B,) rate weights; rounded: the
+        likelihoods of the rounded symbols, differentiable through the rounding (see HyperpriorLatentCodec)."""
         gain, inverse_gain = self.gains(self._lambda_tensor(lam, x.shape[0], x.device))
         y = self.g_a(x) * gain
-        y_bar, likelihoods = self.latent_codec(y)
+        y_bar, likelihoods = self.latent_codec(y, rounded)
         x_hat = self.g_s(y_bar * inverse_gain)
         return {"x_hat": x_hat, "likelihoods": likelihoods, "y_bar": y_bar}
 

@@ -25,6 +25,8 @@ def load_any(path):
     load_training_weights(model, blob["model"])  # tables are rebuilt by export
     options = blob.get("options", {})
     info = {"step": blob.get("step"), "stage": options.get("stage")}
+    if options.get("encoder_only"):
+        info["encoder_only"] = True  # its prior is the one it started from: export keeps its quantiles
     if "discriminator" not in blob:
         return model.eval(), info, None
     return model.eval(), info, {"state": blob["discriminator"], "semantic": options.get("semantic")}
@@ -33,7 +35,7 @@ def load_any(path):
 def export(src, dst, info=None):
     """-> the weights id. Also writes the discriminator when src is a stage-2 training state."""
     model, src_info, discriminator = load_any(src)
-    model.build_tables()
+    model.build_tables(fit_quantiles=not src_info.get("encoder_only"))
     info = {**src_info, **(info or {})}
     if discriminator is not None:
         save_tensors(discriminator["state"], discriminator_path(dst),

@@ -57,10 +57,19 @@ class TrainOptions:
     loss_weights: dict = field(default_factory=dict)  # stage-2 term -> weight, overriding the paper's
     rate_exponent: float = 1.0  # the loss weighs the rate by λ^k; 1 is the paper's λ·bpp
     discriminator_only: bool = False  # stage 2: the codec is frozen and only D learns (a warm-up)
+    encoder_only: bool = False  # only the analysis transforms learn, on the rate of the rounded symbols
 
     def __post_init__(self):
         if self.stage != 2 and (self.loss_weights or self.discriminator_only):
             raise ValueError("only stage 2 has weighted loss terms and a discriminator")
+        if self.encoder_only and self.discriminator_only:
+            raise ValueError("--encoder-only and --discriminator-only exclude each other")
+
+
+# What --encoder-only trains: the parts only the encoder runs. Everything the decoder computes (synthesis,
+# hyper-synthesis, slice networks, priors, rate gains) stays bit-equal, so the decoder of the weights it
+# starts from decodes what the new encoder writes.
+ENCODER_PARTS = ("g_a.", "latent_codec.h_a.")
 
 
 # The rate gains are one log-scale per latent channel and preset, so at the base rate they settle slowly
@@ -76,10 +85,10 @@ def _set_lr(optimizer, lr):
 
 
 def _main_param_groups(model, lr, exclude):
-    """Adam groups for the codec's own parameters: the rate gains at GAIN_LR_SCALE·lr, the rest at lr."""
+    """Adam groups for the codec's trainable parameters: the rate gains at GAIN_LR_SCALE·lr, the rest at lr."""
     gains, rest = [], []
     for name, param in model.named_parameters():
-        if name not in exclude:
+        if name not in exclude and param.requires_grad:
             (gains if name.startswith("gains.") else rest).append(param)
     return [{"params": rest, "lr": lr, "lr_scale": 1.0},
             {"params": gains, "lr": lr * GAIN_LR_SCALE, "lr_scale": GAIN_LR_SCALE}]
@@ -146,6 +155,9 @@ class Trainer:
         self.forward = self.model
         if self.world > 1:
             self.forward = torch.nn.parallel.DistributedDataParallel(self.model)
+        if opts.encoder_only:
+            for name, param in self.model.named_parameters():
+                param.requires_grad_(name.startswith(ENCODER_PARTS))
         aux = {n for n, p in self.model.named_parameters() if n.endswith(".quantiles")}
         params = dict(self.model.named_parameters())
         self.optimizer = torch.optim.Adam(_main_param_groups(self.model, opts.lr, aux))
@@ -194,9 +206,13 @@ class Trainer:
     def load_state(self):
         state = torch.load(self.out / "state.pt", map_location=self.device, weights_only=False)
         load_training_weights(self.model, state["model"])
-        if len(state["optimizer"]["param_groups"]) == len(self.optimizer.param_groups):
+        def layout(groups):
+            return [len(group["params"]) for group in groups]
+
+        if layout(state["optimizer"]["param_groups"]) == layout(self.optimizer.param_groups):
             self.optimizer.load_state_dict(state["optimizer"])
-        else:  # a state from before the gains had their own group: Adam's moments restart, as with --init
+        else:  # a state from before the gains had their own group, or with other parameters trained
+            # (--encoder-only): Adam's moments restart, as with --init
             print("optimiser layout changed since this state was written: codec optimiser state restarts",
                   file=sys.stderr)
         self.aux_optimizer.load_state_dict(state["aux_optimizer"])
@@ -230,8 +246,9 @@ class Trainer:
         torch.save(self.state(), tmp)
         tmp.replace(self.out / "state.pt")
         export = copy.deepcopy(self.model).cpu().eval()
-        export.build_tables()
-        save_weights(export, self.out / "weights.pt", info={"step": self.step, "stage": self.opts.stage})
+        export.build_tables(fit_quantiles=not self.opts.encoder_only)  # encoder-only: the prior did not move
+        info = {"step": self.step, "stage": self.opts.stage} | ({"encoder_only": True} if self.opts.encoder_only else {})
+        save_weights(export, self.out / "weights.pt", info=info)
 
     # --- one step -----------------------------------------------------------------------------------------
     def rate_weight(self, lam):
@@ -242,7 +259,9 @@ class Trainer:
         if self.opts.discriminator_only:
             return self.discriminator_step(x, lam)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.opts.bf16):
-            out = self.forward(x, lam)  # λ picks the gains; λ^k weighs the rate
+            # λ picks the gains; λ^k weighs the rate. An encoder-only step counts the bits of exactly the
+            # symbols coding sends (straight-through rounding), as the encoder's latent search does.
+            out = self.forward(x, lam, rounded=self.opts.encoder_only)
             loss, terms = self.objective.generator_loss(out, x, self.rate_weight(lam))
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -250,6 +269,9 @@ class Trainer:
         self.optimizer.step()
         if self.objective.has_discriminator:  # one D step per G step, after it
             terms.update(self.update_discriminator(out, x))
+        if self.opts.encoder_only:  # the prior's quantiles belong to the decoder's coding tables
+            terms.update(loss=loss.item())
+            return terms
         aux_loss = self.model.aux_loss()
         self.aux_optimizer.zero_grad(set_to_none=True)
         aux_loss.backward()
