@@ -120,7 +120,8 @@ def _effort_option(f):
     return click.option(
         "-e", "--effort", type=click.IntRange(1, max(EFFORTS)), default=DEFAULT_EFFORT, show_default=True,
         help="Encoder effort: above 1 the encoder searches for latents that code the same image in fewer bits "
-             "(same decoder): 9-22% smaller files for about 8x / 15x / 28x the encode time at levels 2 / 3 / 4.")(f)
+             "(same decoder), for about 8x / 15x / 28x the encode time at levels 2 / 3 / 4; docs/effort.md says "
+             "what each level saves.")(f)
 
 
 def _device_option(f):
