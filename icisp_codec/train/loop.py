@@ -94,6 +94,11 @@ def _main_param_groups(model, lr, exclude):
             {"params": gains, "lr": lr * GAIN_LR_SCALE, "lr_scale": GAIN_LR_SCALE}]
 
 
+def _group_sizes(param_groups):
+    """How many parameters each optimiser group holds: states of another layout cannot be loaded."""
+    return [len(group["params"]) for group in param_groups]
+
+
 def load_training_weights(model, state_dict):
     """Load model weights from a training state. Coding tables are derived data (rebuilt at every export),
     so a state written before a table buffer existed still loads."""
@@ -206,10 +211,7 @@ class Trainer:
     def load_state(self):
         state = torch.load(self.out / "state.pt", map_location=self.device, weights_only=False)
         load_training_weights(self.model, state["model"])
-        def layout(groups):
-            return [len(group["params"]) for group in groups]
-
-        if layout(state["optimizer"]["param_groups"]) == layout(self.optimizer.param_groups):
+        if _group_sizes(state["optimizer"]["param_groups"]) == _group_sizes(self.optimizer.param_groups):
             self.optimizer.load_state_dict(state["optimizer"])
         else:  # a state from before the gains had their own group, or with other parameters trained
             # (--encoder-only): Adam's moments restart, as with --init
@@ -247,7 +249,9 @@ class Trainer:
         tmp.replace(self.out / "state.pt")
         export = copy.deepcopy(self.model).cpu().eval()
         export.build_tables(fit_quantiles=not self.opts.encoder_only)  # encoder-only: the prior did not move
-        info = {"step": self.step, "stage": self.opts.stage} | ({"encoder_only": True} if self.opts.encoder_only else {})
+        info = {"step": self.step, "stage": self.opts.stage}
+        if self.opts.encoder_only:
+            info["encoder_only"] = True
         save_weights(export, self.out / "weights.pt", info=info)
 
     # --- one step -----------------------------------------------------------------------------------------
