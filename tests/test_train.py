@@ -109,9 +109,9 @@ def test_rate_exponent_weighs_the_rate_by_a_power_of_lambda(train_folder, tmp_pa
     seen = {}
 
     def recording(key, fn):  # notes the last argument: λ for the model, the rate weight for the loss
-        def call(*args):
+        def call(*args, **kwargs):
             seen[key] = args[-1]
-            return fn(*args)
+            return fn(*args, **kwargs)
         return call
 
     trainer.forward = recording("gains", trainer.forward)
