@@ -483,8 +483,8 @@ def train_plot(runs, png):
                    "then --resume without this flag). About 3x faster per step than a full one.")
 @click.option("--encoder-only", is_flag=True,
               help="Train only the analysis transforms (g_a, h_a) against the frozen decoder, entropy model "
-                   "and gains, counting the bits of the rounded symbols coding sends: the decoder's weights stay "
-                   "bit-equal. Start it with --init and a new --out.")
+                   "and gains, counting the bits of the rounded symbols coding sends: the decoder's weights do not "
+                   "change. Start it with --init and a new --out.")
 @handled
 def train(**kw):
     """Train a model: stage 1 rate + MSE, stage 2 adds perceptual, style and adversarial terms; every λ in

@@ -66,9 +66,8 @@ class TrainOptions:
             raise ValueError("--encoder-only and --discriminator-only exclude each other")
 
 
-# What --encoder-only trains: the parts only the encoder runs. Everything the decoder computes (synthesis,
-# hyper-synthesis, slice networks, priors, rate gains) stays bit-equal, so the decoder of the weights it
-# starts from decodes what the new encoder writes.
+# What --encoder-only trains: the parts only the encoder runs. Everything the decoder computes with (synthesis,
+# hyper-synthesis, slice networks, priors, rate gains) stays as it was: only what the encoder sends changes.
 ENCODER_PARTS = ("g_a.", "latent_codec.h_a.")
 
 
@@ -157,12 +156,12 @@ class Trainer:
         else:
             self.model = build_model(opts.config)
         self.model.to(self.device).train()
+        if opts.encoder_only:  # before DDP, which registers the parameters that get gradients
+            for name, param in self.model.named_parameters():
+                param.requires_grad_(name.startswith(ENCODER_PARTS))
         self.forward = self.model
         if self.world > 1:
             self.forward = torch.nn.parallel.DistributedDataParallel(self.model)
-        if opts.encoder_only:
-            for name, param in self.model.named_parameters():
-                param.requires_grad_(name.startswith(ENCODER_PARTS))
         aux = {n for n, p in self.model.named_parameters() if n.endswith(".quantiles")}
         params = dict(self.model.named_parameters())
         self.optimizer = torch.optim.Adam(_main_param_groups(self.model, opts.lr, aux))
