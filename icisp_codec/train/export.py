@@ -7,8 +7,8 @@ import torch
 
 from ..errors import ModelError
 from ..model import build_model
-from ..weights import discriminator_path, load_weights, save_tensors, save_weights
-from .loop import load_training_weights
+from ..weights import discriminator_path, load_weights, save_tensors
+from .loop import load_training_weights, run_info, save_export
 
 
 def load_any(path):
@@ -24,9 +24,7 @@ def load_any(path):
     model = build_model(blob["config"])
     load_training_weights(model, blob["model"])  # tables are rebuilt by export
     options = blob.get("options", {})
-    info = {"step": blob.get("step"), "stage": options.get("stage")}
-    if options.get("encoder_only"):
-        info["encoder_only"] = True  # its prior is the one it started from: export keeps its quantiles
+    info = run_info(blob.get("step"), options)
     if "discriminator" not in blob:
         return model.eval(), info, None
     return model.eval(), info, {"state": blob["discriminator"], "semantic": options.get("semantic")}
@@ -35,9 +33,8 @@ def load_any(path):
 def export(src, dst, info=None):
     """-> the weights id. Also writes the discriminator when src is a stage-2 training state."""
     model, src_info, discriminator = load_any(src)
-    model.build_tables(fit_quantiles=not src_info.get("encoder_only"))
     info = {**src_info, **(info or {})}
     if discriminator is not None:
         save_tensors(discriminator["state"], discriminator_path(dst),
                      {"kind": "discriminator", "semantic": discriminator["semantic"], "info": info})
-    return save_weights(model, dst, info=info)
+    return save_export(model, dst, info)

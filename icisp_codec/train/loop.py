@@ -93,6 +93,21 @@ def _main_param_groups(model, lr, exclude):
             {"params": gains, "lr": lr * GAIN_LR_SCALE, "lr_scale": GAIN_LR_SCALE}]
 
 
+def run_info(step, options):
+    """What an exported weights file records of the training run it comes from."""
+    info = {"step": step, "stage": options.get("stage")}
+    if options.get("encoder_only"):
+        info["encoder_only"] = True
+    return info
+
+
+def save_export(model, path, info):
+    """Build the coding tables and write compact weights (-> weights id). An encoder-only run keeps the prior's
+    quantiles: they belong to the decoder it did not train."""
+    model.build_tables(fit_quantiles=not info.get("encoder_only"))
+    return save_weights(model, path, info=info)
+
+
 def _group_sizes(param_groups):
     """How many parameters each optimiser group holds: states of another layout cannot be loaded."""
     return [len(group["params"]) for group in param_groups]
@@ -247,11 +262,7 @@ class Trainer:
         torch.save(self.state(), tmp)
         tmp.replace(self.out / "state.pt")
         export = copy.deepcopy(self.model).cpu().eval()
-        export.build_tables(fit_quantiles=not self.opts.encoder_only)  # encoder-only: the prior did not move
-        info = {"step": self.step, "stage": self.opts.stage}
-        if self.opts.encoder_only:
-            info["encoder_only"] = True
-        save_weights(export, self.out / "weights.pt", info=info)
+        save_export(export, self.out / "weights.pt", run_info(self.step, asdict(self.opts)))
 
     # --- one step -----------------------------------------------------------------------------------------
     def rate_weight(self, lam):

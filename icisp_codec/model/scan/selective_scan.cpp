@@ -68,8 +68,8 @@ inline V exp_nonpositive(V x) {
   return (p * r * r + r + 1.f) * scale;
 }
 
-// decays[t*N + n] = exp(dt[t] * A[n]) for a whole chunk in one flat loop, which the compiler turns into
-// wide vector exp calls; doing it inside the sequential loop costs a call per step.
+// decays[t*N + n] = exp(dt[t] * A[n]) for a whole chunk in one flat loop, which the compiler vectorises;
+// the backward pass reads each decay twice (recomputing the states, then the adjoint recurrence).
 inline void decay_chunk(const float* dt, const float* A, int64_t T, int64_t N, float* decays) {
   for (int64_t t = 0; t < T; ++t) {
     for (int64_t n = 0; n < N; ++n) decays[t * N + n] = dt[t] * A[n];
@@ -252,7 +252,7 @@ struct GroupParams {
   GroupParams() : A(MAX_N * GROUP), W(MAX_RANK * GROUP), bias(GROUP), D(GROUP), h(MAX_N) {}
 };
 
-// Per-thread scratch, laid out [step][lane] or [step][state][lane].
+// Per-thread scratch, laid out [step][lane].
 struct FusedScratch {
   std::vector<float> dts, us;
   std::vector<GroupParams> groups;
