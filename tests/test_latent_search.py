@@ -46,8 +46,7 @@ def test_effort_makes_smaller_files_at_the_same_quality(shipped_codec, lam):
     rgb = dev_image("astronaut.png")[:256, :256]  # (on 128-pixel crops the search finds far less)
     plain, _ = shipped_codec.encode(rgb, lam)
     searched, _ = shipped_codec.encode(rgb, lam, effort=3)
-    # never larger; at λ = 1 the shipped weights leave the search a few percent (at λ = 5 on this crop none)
-    assert len(searched) < len(plain) if lam == 1.0 else len(searched) <= len(plain)
+    assert len(searched) < len(plain)  # the shipped weights: 1-2% smaller on this crop, with higher PSNR
     decoded = {name: shipped_codec.decode(data)[0] for name, data in (("plain", plain), ("searched", searched))}
     assert psnr(rgb, decoded["searched"]) >= psnr(rgb, decoded["plain"]) - 0.05
 
