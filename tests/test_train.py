@@ -104,8 +104,8 @@ def test_init_from_weights_continues_the_stage_count(train_folder, tmp_path):
 
 
 def test_rate_exponent_weighs_the_rate_by_a_power_of_lambda(train_folder, tmp_path):
-    """--rate-exponent k: the gains still see λ, the loss weighs each sample's rate by λ^k."""
-    trainer = Trainer(_options(train_folder, tmp_path, rate_exponent=2.0))
+    """--rate-exponent k, --rate-scale s: the gains still see λ, the loss weighs each sample's rate by s·λ^k."""
+    trainer = Trainer(_options(train_folder, tmp_path, rate_exponent=2.0, rate_scale=2.5))
     seen = {}
 
     def recording(key, fn):  # notes the last argument: λ for the model, the rate weight for the loss
@@ -118,7 +118,7 @@ def test_rate_exponent_weighs_the_rate_by_a_power_of_lambda(train_folder, tmp_pa
     trainer.objective.generator_loss = recording("rate", trainer.objective.generator_loss)
     x, lam = trainer.next_batch()
     trainer.train_step(x, lam)
-    assert torch.equal(seen["gains"], lam) and torch.allclose(seen["rate"], lam**2)
+    assert torch.equal(seen["gains"], lam) and torch.allclose(seen["rate"], 2.5 * lam**2)
     assert not torch.allclose(lam**2, lam)  # λ in [1, 5]: the check above could fail
 
 

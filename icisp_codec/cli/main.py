@@ -478,6 +478,9 @@ def train_plot(runs, png):
 @click.option("--rate-exponent", type=float, default=1.0, show_default=True,
               help="Weigh the rate by λ^K instead of λ (1: the paper). K > 1 spreads the presets' rates further "
                    "apart; see docs/training.md.")
+@click.option("--rate-scale", type=float, default=1.0, show_default=True,
+              help="Weigh the rate by S·λ^K: with a smaller K, S moves the λ whose weight stays put (S = "
+                   "2.5^(3-K) keeps λ 2.5's weight under λ^3) and narrows the presets' rates from both ends.")
 @click.option("--discriminator-only", is_flag=True,
               help="Stage 2: freeze the codec and train only the discriminator (its warm-up after --init; "
                    "then --resume without this flag). About 3x faster per step than a full one.")

@@ -55,7 +55,8 @@ class TrainOptions:
     semantic: str = "efficientnet-lite0"  # or "dinov2" with semantic_weights
     semantic_weights: str = ""
     loss_weights: dict = field(default_factory=dict)  # stage-2 term -> weight, overriding the paper's
-    rate_exponent: float = 1.0  # the loss weighs the rate by λ^k; 1 is the paper's λ·bpp
+    rate_exponent: float = 1.0  # the loss weighs the rate by s·λ^k; k = 1, s = 1 is the paper's λ·bpp
+    rate_scale: float = 1.0  # s: with k < 3, s = 2.5^(3-k) keeps the weight of λ 2.5 where λ^3 puts it
     discriminator_only: bool = False  # stage 2: the codec is frozen and only D learns (a warm-up)
     encoder_only: bool = False  # only the analysis transforms learn, on the rate of the rounded symbols
 
@@ -266,8 +267,8 @@ class Trainer:
 
     # --- one step -----------------------------------------------------------------------------------------
     def rate_weight(self, lam):
-        """Each sample's weight on the rate term: λ^k (k = --rate-exponent; the paper's k = 1)."""
-        return lam.pow(self.opts.rate_exponent)
+        """Each sample's weight on the rate term: s·λ^k (--rate-scale, --rate-exponent; the paper's 1·λ^1)."""
+        return self.opts.rate_scale * lam.pow(self.opts.rate_exponent)
 
     def train_step(self, x, lam):
         if self.opts.discriminator_only:
