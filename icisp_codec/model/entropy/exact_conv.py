@@ -33,12 +33,15 @@ def digits(t, count, bits=8):
     """Integer tensor -> digit planes stacked on a new first dimension, t = sum_i d_i * 2^(bits*i), with
     d_i in [-2^(bits-1), 2^(bits-1) - 1]: int8 planes for bits <= 8, else int32. `count` planes must be
     enough for the values of t."""
+    dtype = torch.int8 if bits <= 8 else torch.int32
+    if count == 1:  # the digit is the value itself (the caller's count says it fits): no digit arithmetic
+        return t.to(dtype).unsqueeze(0)
     half, mask = 1 << (bits - 1), (1 << bits) - 1
     planes, rest = [], t.to(torch.int64)
     for _ in range(count):
         planes.append(((rest + half) & mask) - half)
         rest = (rest + half) >> bits  # == (rest - digit) / 2^bits
-    return torch.stack(planes).to(torch.int8 if bits <= 8 else torch.int32)
+    return torch.stack(planes).to(dtype)
 
 
 def planes_needed(peak, bits=8):
