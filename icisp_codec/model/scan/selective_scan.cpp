@@ -48,8 +48,8 @@ inline lanes to_float(int_lanes v) { return __builtin_convertvector(v, lanes); }
 // exp(x) for x <= 0 (a decay exp(dt * A) with dt > 0, A < 0), on one float or on all lanes of a vector,
 // as 2^(x log2 e) = 2^k * 2^f: k the nearest integer, f in [-1/2, 1/2], 2^f a degree-6 polynomial (a
 // relative-error minimax fit, 9e-8 relative), 2^k added to the polynomial's exponent bits. Unlike a libm call
-// it vectorises inline, in 14 vector operations. The result is within 1e-7 of exp(x) (absolute; relative
-// where x > -2: rounding x log2 e costs |x| times float precision, and e^x is small where that grows). k is
+// it vectorises inline, in 14 vector operations. The result is within 7e-8 of exp(x), and within 2e-7 of it
+// relatively where x > -2 (rounding x log2 e costs |x| times float precision, where e^x is small). k is
 // a truncating conversion of x log2 e - 1/2 (truncation rounds a negative value up). Below -125 / log2 e it
 // returns about 2^-125 instead of a denormal or 0: a decayed state.
 template <typename V>
