@@ -63,7 +63,7 @@ def _extension():
     source = build_dir / "selective_scan.cpp"  # one path for every install: the build is shared
     if not source.exists():
         shutil.copyfile(_SOURCE, source)
-    first = not any(build_dir.glob(f"{name}*.so"))
+    first = not library.exists()
     if first:
         print("icisp: compiling the selective-scan kernel for this machine (once; about a minute)...",
               file=sys.stderr, flush=True)
