@@ -132,7 +132,9 @@ class Codec:
     # ------------------------------------------------------------------------------------------------
     @torch.no_grad()
     def encode(self, rgb: np.ndarray, lam: float, pad_mode=DEFAULT_PAD_MODE, estimate=False, metadata=None,
-               context_path=None, effort=DEFAULT_EFFORT):
+               context_path=None, effort=DEFAULT_EFFORT, reconstruct=False):
+        """-> (file bytes, Report). reconstruct: also keep the latent the decoder will rebuild in
+        report.extra["y_bar"] (it costs the encoder the last slice's LRP network)."""
         start, lam, engine = time.perf_counter(), self.check_lambda(lam), self.engine(context_path)
         steps = self.search_steps(effort)
         height, width = rgb.shape[:2]
@@ -140,13 +142,13 @@ class Codec:
         y = search_latent(self.model, x, self.model.analyse(x, lam, self._windows(analysis_windows)), lam, steps)
         del x  # the largest tensor left: a big photo's entropy coding needs the memory
         writer = TiledSymbolWriter(self.tables, self._regions(width, height, self.tile_latents))
-        y_bar = self.model.latent_codec.compress(y, writer, engine)
+        y_bar = self.model.latent_codec.compress(y, writer, engine, reconstruct)
         container = Container(model=self.model.cfg.name, weights_id=self.weights_id, lam=lam, width=width,
                               height=height, pad_mode=pad_mode, tile_latents=self.tile_latents,
                               context_path=engine.kind, tiles=writer.substreams(), metadata=dict(metadata or {}),
                               symbol_crc=writer.crc)
         data = serialize(container)
-        report = self._report(container, len(data), start, y_bar=y_bar)
+        report = self._report(container, len(data), start, **({"y_bar": y_bar} if reconstruct else {}))
         if estimate:  # (not in the coding time)
             report.estimated_bits = self.estimate_bits(y)
         return data, report

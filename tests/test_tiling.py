@@ -50,11 +50,11 @@ def test_coding_tiles_only_split_the_substreams(tiny_weights):
     rgb = dev_image("chelsea.png")[:200, :300]
     tiled = Codec.load(tiny_weights, device="cpu", tile_latents=4)
     whole = Codec.load(tiny_weights, device="cpu", tile_latents=64)
-    data, enc = tiled.encode(rgb, 2.5)
+    data, enc = tiled.encode(rgb, 2.5, reconstruct=True)
     decoded, dec = tiled.decode(data)  # checks the CRC of every symbol against the encoder's
     assert len(dec.extra["container"].tiles) == 4 * 5  # latent grid 16x20 (image padded to 256x320)
     assert torch.equal(tiled.synthesize(enc.extra["y_bar"], enc.lam), dec.extra["x_hat"])
-    whole_data, whole_enc = whole.encode(rgb, 2.5)
+    whole_data, whole_enc = whole.encode(rgb, 2.5, reconstruct=True)
     assert whole_data != data and len(parse(whole_data).tiles) == 1
     assert torch.equal(enc.extra["y_bar"], whole_enc.extra["y_bar"])
     assert np.array_equal(decoded, whole.decode(whole_data)[0])

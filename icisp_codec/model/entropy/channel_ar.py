@@ -5,7 +5,7 @@ conv networks over the hyper-synthesis output and the already decoded slices (at
 them), and an LRP network predicts a bounded correction of the quantisation residual that the decoder adds.
 
     y_bar, likelihoods = codec(y, params)                  # training (params: the hyper-synthesis output)
-    y_bar = codec.compress(y, params, writer, engine)      # coding ...
+    codec.compress(y, params, writer, engine)              # coding ...
     y_bar = codec.decompress(params, reader, engine)       # ... and its mirror
 
 Coding sends symbols round(y - mean) with the scale-table row nearest to the predicted scale; a context
@@ -94,7 +94,10 @@ class ChannelARLatentCodec(TableBuffers):
         return torch.cat(decoded, dim=1), torch.cat(likelihoods, dim=1)
 
     # --- coding --------------------------------------------------------------------------------------------
-    def compress(self, y, params, writer, engine):
+    def compress(self, y, params, writer, engine, reconstruct=False):
+        """Writes y's symbols. With reconstruct, returns the latent the decoder will rebuild (y_bar); without,
+        returns None and skips the LRP of the slices no later slice takes as support (the last): only the
+        synthesis needs it, and the encoder does not synthesise."""
         y_slices = y.chunk(self.num_slices, dim=1)
 
         def symbols_of(i, mu, rows):
@@ -102,29 +105,31 @@ class ChannelARLatentCodec(TableBuffers):
             writer.write(TABLE_SET, symbols.cpu().numpy(), rows.cpu().numpy())
             return symbols
 
-        return self._code(params, engine, symbols_of)
+        return self._code(params, engine, symbols_of, reconstruct)
 
     def decompress(self, params, reader, engine):
         def symbols_of(i, mu, rows):
             symbols = reader.read(TABLE_SET, rows.cpu().numpy())
             return torch.from_numpy(symbols).to(device=rows.device, dtype=torch.int32)
 
-        return self._code(params, engine, symbols_of)
+        return self._code(params, engine, symbols_of, reconstruct=True)
 
     def expect(self, reader):
         """Refuse substreams too short for this latent's symbols, before any network runs."""
         reader.expect(TABLE_SET, self.channels)
 
-    def _code(self, params, engine, symbols_of):
+    def _code(self, params, engine, symbols_of, reconstruct):
         """The coding loop, the same for both sides: per slice the engine's mean and table rows, the
-        slice's symbols (rounded by the encoder, read by the decoder), then the LRP correction."""
-        decoded = []
+        slice's symbols (rounded by the encoder, read by the decoder), then the LRP correction where a later
+        slice or the reconstruction needs it."""
+        decoded, supporting = [], min(self.max_support, self.num_slices - 1)
         for i in range(self.num_slices):
             mean_support, scale_support = self._supports(params, decoded)
             mu, rows = engine.slice_params(i, mean_support, scale_support)
             y_hat = engine.dequantize(symbols_of(i, mu, rows), mu)
-            decoded.append(y_hat + engine.lrp(i, mean_support + [y_hat]))
-        return engine.to_float(torch.cat(decoded, dim=1))
+            if reconstruct or i < supporting:
+                decoded.append(y_hat + engine.lrp(i, mean_support + [y_hat]))
+        return engine.to_float(torch.cat(decoded, dim=1)) if reconstruct else None
 
     @torch.no_grad()
     def build_tables(self, fraction_bits):

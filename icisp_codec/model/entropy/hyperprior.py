@@ -9,7 +9,7 @@ the channel-autoregressive codec of y, in the manner of CompressAI's latent_code
                                         │
             y ─────────────────────y_codec (slices, LRP)───────> substreams (gaussian table set)
                                         │
-                                      y_bar
+                                      y_bar (the decoder's; the encoder's only on request)
 
 compress() walks this top to bottom writing symbols; decompress() walks it in the same order reading them.
 The context engine (context.py) is the strategy both are given: it decides whether the hyper-synthesis and
@@ -49,10 +49,11 @@ class HyperpriorLatentCodec(nn.Module):
         y_bar, y_likelihoods = self.y_codec(y, self.h_s(z_hat), rounded)
         return y_bar, {"y": y_likelihoods, "z": z_likelihoods}
 
-    def compress(self, y, writer, engine):
+    def compress(self, y, writer, engine, reconstruct=False):
+        """Writes the symbols of z, then of y; with reconstruct, returns y_bar (ChannelARLatentCodec.compress)."""
         z_symbols = self.z_codec.compress(self.h_a(y), writer)
         params = engine.hyper(z_symbols, self.z_codec.medians)
-        return self.y_codec.compress(y, params, writer, engine)
+        return self.y_codec.compress(y, params, writer, engine, reconstruct)
 
     def decompress(self, z_shape, reader, engine):
         self.y_codec.expect(reader)
