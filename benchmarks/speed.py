@@ -192,27 +192,27 @@ def main():
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for size in args.sizes.split(","):
         w, h = (int(v) for v in size.split("x"))
-        results = {}
+        results, failures = {}, {}
         for _ in range(args.rounds):
             for what in whats:
-                if isinstance(results.get(what), str):
-                    continue  # failed before
+                if what in failures:
+                    continue
                 try:
                     r = _measure(what, size, args)
                 except RuntimeError as exc:
-                    results[what] = str(exc)
+                    failures[what] = str(exc)
                     continue
                 results[what] = _best_of(results[what], r) if what in results else r
         base = results.get(BASELINE)
         for what in whats:
-            r = results[what]
-            if isinstance(r, str):
-                print(f"| {what} | {size} | failed: {r} |||||||||")
+            if what in failures:
+                print(f"| {what} | {size} | failed: {failures[what]} |||||||||")
                 continue
+            r = results[what]
             gmac = f"{r['gmac_per_pixel'] * 1e6:.0f} k" if "gmac_per_pixel" in r else "–"
             rates = [f"{r[f'{op}_gflop'] / r[f'{op}_s']:.0f} ({100 * r[f'{op}_gflop'] / r[f'{op}_s'] / peak:.0f}%)"
                      if f"{op}_gflop" in r else "–" for op in ("encode", "decode")]
-            ratios = [f"{r[f'{op}_s'] / base[f'{op}_s']:.2f}" if isinstance(base, dict) else "–"
+            ratios = [f"{r[f'{op}_s'] / base[f'{op}_s']:.2f}" if base else "–"
                       for op in ("encode", "decode")]
             print(f"| {what} | {size} | {r['encode_s']:.3f} | {r['decode_s']:.3f} | {ratios[0]} | {ratios[1]} "
                   f"| {w * h / 1e6 / r['decode_s']:.2f} | {r['peak_rss_gb']:.2f} | {gmac} | {rates[0]} | {rates[1]} |",

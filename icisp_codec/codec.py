@@ -148,7 +148,9 @@ class Codec:
                               context_path=engine.kind, tiles=writer.substreams(), metadata=dict(metadata or {}),
                               symbol_crc=writer.crc)
         data = serialize(container)
-        report = self._report(container, len(data), start, **({"y_bar": y_bar} if reconstruct else {}))
+        report = self._report(container, len(data), start)
+        if reconstruct:
+            report.extra["y_bar"] = y_bar
         if estimate:  # (not in the coding time)
             report.estimated_bits = self.estimate_bits(y)
         return data, report

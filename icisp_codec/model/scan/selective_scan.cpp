@@ -52,14 +52,13 @@ inline lanes to_float(int_lanes v) { return __builtin_convertvector(v, lanes); }
 // (truncation rounds a negative value up), which the compiler vectorises in loops. On a vector, where AVX
 // has it, one rounding instruction instead of the two conversions: it shortens the exp's dependency chain,
 // which bounds the fused scan (9-13% of its time on an AVX2 EPYC).
-inline float nearest_integer(float v) { return to_float(truncate(v - 0.5f)); }
-inline lanes nearest_integer(lanes v) {
+template <typename V>
+inline V nearest_integer(V v) { return to_float(truncate(v - 0.5f)); }
 #if defined(__AVX__)
+inline lanes nearest_integer(lanes v) {
   return reinterpret_cast<lanes>(_mm256_round_ps(reinterpret_cast<__m256>(v), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-#else
-  return to_float(truncate(v - 0.5f));
-#endif
 }
+#endif
 
 // exp(x) for x <= 0 (a decay exp(dt * A) with dt > 0, A < 0), on one float or on all lanes of a vector,
 // as 2^(x log2 e) = 2^k * 2^f: k the nearest integer, f in [-1/2, 1/2], 2^f a degree-6 polynomial (a
