@@ -14,6 +14,7 @@ from .options import (
     device_option,
     effort_option,
     output_format,
+    output_options,
     positive_finite,
     rate_options,
     weights_option,
@@ -79,7 +80,7 @@ Examples:
 @cli.command(epilog=ENCODE_EXAMPLES)
 @click.argument("input", type=click.Path())
 @click.argument("output", required=False, type=click.Path())
-@click.option("-o", "--out", "out_option", default=None, help="Output file or, for a folder INPUT, output folder.")
+@output_options
 @rate_options
 @click.option("--target-bpp", type=float, default=None, callback=positive_finite,
               help="Find λ for this file bpp (whole file, metadata included).")
@@ -96,7 +97,6 @@ Examples:
               help="Keep a colour profile's exact bytes (compressed) even when it is equivalent to sRGB, which "
                    "is otherwise stored as a one-byte tag and decoded as a standard sRGB profile.")
 @batch_options
-@click.option("-f", "--force", is_flag=True, help="Overwrite outputs that exist (never the input).")
 @bf16_option
 @click.pass_context
 @handled
@@ -135,7 +135,7 @@ Examples:
 @cli.command(epilog=DECODE_EXAMPLES)
 @click.argument("input", type=click.Path())
 @click.argument("output", required=False, type=click.Path())
-@click.option("-o", "--out", "out_option", default=None, help="Output file or, for a folder INPUT, output folder.")
+@output_options
 @device_option
 @weights_option
 @click.option("--max-pixels", type=click.IntRange(min=1), default=None,
@@ -147,7 +147,6 @@ Examples:
 @click.option("--format", "fmt", default=None, callback=output_format,
               help="Output format (PNG, TIFF, WEBP, ...); default from the extension.")
 @batch_options
-@click.option("-f", "--force", is_flag=True, help="Overwrite outputs that exist (never the input).")
 @bf16_option
 @click.pass_context
 @handled

@@ -72,3 +72,9 @@ def batch_options(f):
     f = click.option("--shard", default=None, help="I/N: code only a deterministic 1/N of a folder's files.")(f)
     f = click.option("--skip-existing", is_flag=True, help="In a folder, skip files whose output exists.")(f)
     return click.option("--json", "json_path", default=None, help="Write a JSON summary (folders) here.")(f)
+
+
+def output_options(f):
+    f = click.option("-f", "--force", is_flag=True, help="Overwrite outputs that exist (never the input).")(f)
+    return click.option("-o", "--out", "out_option", default=None,
+                        help="Output file or, for a folder INPUT, output folder.")(f)
