@@ -129,3 +129,26 @@ def test_haar_is_the_authors_fixed_kernels_and_inverts_exactly():
     theirs = F.conv_transpose2d(merged, kernels, stride=2, groups=channels).permute(0, 2, 3, 1)
     assert torch.allclose(haar_synthesis(low, high), theirs, atol=1e-5)
     assert torch.allclose(haar_synthesis(low, high), x, atol=1e-5)
+
+
+def test_lambda_modulation_starts_as_the_model_it_extends_and_then_makes_the_transforms_depend_on_lambda():
+    from dataclasses import replace
+
+    from icisp_codec.model.config import TINY
+
+    torch.manual_seed(0)
+    plain = build_model("tiny").eval()
+    modulated = build_model(replace(TINY, lambda_modulation=True)).eval()
+    missing = modulated.load_state_dict(plain.state_dict(), strict=False).missing_keys
+    assert sorted(missing) == [f"gains.{side}_log_scales.{i}" for side in ("analysis", "synthesis") for i in range(3)]
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.equal(plain(x, 2.0)["x_hat"], modulated(x, 2.0)["x_hat"])  # scales at 1: the same model
+        for table in [*modulated.gains.analysis_log_scales, *modulated.gains.synthesis_log_scales]:
+            table.copy_(torch.linspace(-0.3, 0.3, table.numel()).view_as(table))
+        unscaled = {lam: modulated.analyse(x, lam) / modulated.gains(torch.tensor([lam]))[0] for lam in (1.0, 5.0)}
+        y = torch.randn(1, TINY.M, 4, 4)
+        decoded = {lam: modulated.synthesize(y * modulated.gains(torch.tensor([lam]))[0], lam) for lam in (1.0, 5.0)}
+    # beyond the latent's gains, the analysis and the synthesis now differ between λ = 1 and λ = 5
+    assert not torch.allclose(unscaled[1.0], unscaled[5.0], atol=1e-4)
+    assert not torch.allclose(decoded[1.0], decoded[5.0], atol=1e-4)

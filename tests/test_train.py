@@ -103,6 +103,26 @@ def test_init_from_weights_continues_the_stage_count(train_folder, tmp_path):
     assert Trainer(_options(train_folder, tmp_path / "d", init=weights, stage=2)).step == 0
 
 
+def test_lambda_modulation_extends_init_weights_and_is_kept_in_the_exported_weights(train_folder, tmp_path):
+    """--lambda-modulation with --init: the run starts from the weights' exact outputs, its stage scales learn,
+    and the weights it writes load as a modulated model."""
+    from icisp_codec.weights import load_weights
+
+    Trainer(_options(train_folder, tmp_path / "a", max_steps=2)).run()
+    plain = load_weights(tmp_path / "a" / "weights.pt")[0]
+    trainer = Trainer(_options(train_folder, tmp_path / "b", init=str(tmp_path / "a" / "weights.pt"),
+                               lambda_modulation=True, max_steps=4))
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.equal(trainer.model.eval()(x, 3.0)["x_hat"], plain(x, 3.0)["x_hat"])
+    trainer.model.train()
+    trainer.run()
+    scales = [t.detach().abs().max().item() for t in trainer.model.gains.synthesis_log_scales]
+    assert max(scales) > 0  # the scales learnt
+    reloaded = load_weights(tmp_path / "b" / "weights.pt")[0]
+    assert reloaded.cfg.lambda_modulation and len(reloaded.gains.synthesis_log_scales) == 3
+
+
 def test_rate_exponent_weighs_the_rate_by_a_power_of_lambda(train_folder, tmp_path):
     """--rate-exponent k, --rate-scale s: the gains still see λ, the loss weighs each sample's rate by s·λ^k."""
     trainer = Trainer(_options(train_folder, tmp_path, rate_exponent=2.0, rate_scale=2.5))

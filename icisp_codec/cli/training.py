@@ -88,6 +88,10 @@ def train_plot(runs, png):
               help="Train only the analysis transforms (g_a, h_a) against the frozen decoder, entropy model "
                    "and gains, counting the bits of the rounded symbols coding sends: the decoder's weights do not "
                    "change. Start it with --init and a new --out.")
+@click.option("--lambda-modulation", is_flag=True,
+              help="Give the transforms λ-dependent channel scales after every stage (identity at first, so "
+                   "--init weights without them start where they were): the analysis and synthesis then "
+                   "depend on λ, not only the latent's gains. Recorded in the exported weights.")
 @handled
 def train(**kw):
     """Train a model: stage 1 rate + MSE, stage 2 adds perceptual, style and adversarial terms; every λ in

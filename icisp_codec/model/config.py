@@ -51,6 +51,7 @@ class ModelConfig:
     context_activation: str  # "gelu" (paper) or "relu" (integer-friendly)
     lrp_activation: str  # "tanh" (paper: 0.5*tanh) or "clip" (clamp to [-0.5, 0.5])
     rate_presets: tuple = tuple(sorted(PRESETS.values()))  # λs the rate gains are learnt at
+    lambda_modulation: bool = False  # λ-dependent channel scales at the end of every transform stage (rate.py)
     d_state: int = 16
     extra: dict = field(default_factory=dict)
 

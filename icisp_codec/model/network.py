@@ -15,7 +15,7 @@ from ..geometry import PAD_MULTIPLE  # noqa: F401  (every RSSM needs even sides 
 from .config import get_config
 from .entropy.hyperprior import HyperpriorLatentCodec
 from .rate import RateGains
-from .transforms import analysis_transform, synthesis_transform
+from .transforms import analysis_transform, stage_count, synthesis_transform, with_stage_scales
 
 
 class ICISP(nn.Module):
@@ -24,7 +24,8 @@ class ICISP(nn.Module):
         self.cfg = get_config(cfg)
         self.g_a = analysis_transform(self.cfg)
         self.g_s = synthesis_transform(self.cfg)
-        self.gains = RateGains(self.cfg.rate_presets, self.cfg.M)
+        stages = [[self.cfg.N] * stage_count(t) if self.cfg.lambda_modulation else [] for t in (self.g_a, self.g_s)]
+        self.gains = RateGains(self.cfg.rate_presets, self.cfg.M, *stages)
         self.latent_codec = HyperpriorLatentCodec(self.cfg)
 
     @staticmethod
@@ -35,10 +36,12 @@ class ICISP(nn.Module):
     def forward(self, x, lam, rounded=False):
         """x: (B, 3, H, W) in [0, 1], sides multiples of 64; lam: float or (B,) rate weights; rounded: the
         likelihoods of the rounded symbols, differentiable through the rounding (see HyperpriorLatentCodec)."""
-        gain, inverse_gain = self.gains(self._lambda_tensor(lam, x.shape[0], x.device))
-        y = self.g_a(x) * gain
+        lam = self._lambda_tensor(lam, x.shape[0], x.device)
+        gain, inverse_gain = self.gains(lam)
+        analysis_scales, synthesis_scales = self.gains.stage_scales(lam)
+        y = with_stage_scales(self.g_a, analysis_scales)(x) * gain
         y_bar, likelihoods = self.latent_codec(y, rounded)
-        x_hat = self.g_s(y_bar * inverse_gain)
+        x_hat = with_stage_scales(self.g_s, synthesis_scales)(y_bar * inverse_gain)
         return {"x_hat": x_hat, "likelihoods": likelihoods, "y_bar": y_bar}
 
     @property
@@ -53,13 +56,17 @@ class ICISP(nn.Module):
     def analyse(self, x, lam, run=None):
         """The scaled latent g_a(x)·gain(λ). `run(transform, x)` applies g_a; the codec passes a windowed
         runner for big images (tiling.py)."""
-        gain, _ = self.gains(self._lambda_tensor(lam, x.shape[0], x.device))
-        return (run(self.g_a, x) if run else self.g_a(x)) * gain
+        lam = self._lambda_tensor(lam, x.shape[0], x.device)
+        gain, _ = self.gains(lam)
+        g_a = with_stage_scales(self.g_a, self.gains.stage_scales(lam)[0])
+        return (run(g_a, x) if run else g_a(x)) * gain
 
     def synthesize(self, y_bar, lam, run=None):
-        _, inverse_gain = self.gains(self._lambda_tensor(lam, y_bar.shape[0], y_bar.device))
+        lam = self._lambda_tensor(lam, y_bar.shape[0], y_bar.device)
+        _, inverse_gain = self.gains(lam)
+        g_s = with_stage_scales(self.g_s, self.gains.stage_scales(lam)[1])
         y = y_bar * inverse_gain
-        return run(self.g_s, y) if run else self.g_s(y)
+        return run(g_s, y) if run else g_s(y)
 
     def aux_loss(self):
         """Loss that fits the factorized prior's quantiles (trained with its own optimiser)."""

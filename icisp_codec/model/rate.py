@@ -6,6 +6,12 @@ decoder synthesises from ŷ·g'(λ); between presets the log-gains are interpola
 A configuration with one preset is a fixed-rate model (the authors' released models): its gains stay at 1
 and it codes only its own λ.
 
+With `lambda_modulation` the transforms depend on λ too: after each of their resolution stages a per-channel
+scale, interpolated the same way, multiplies the features (`stage_scales`). The gains alone leave the
+analysis independent of λ, so at the smallest λ the unquantised latent decodes no better than the rounded one
+and extra bits buy little (docs/training.md, "Why extra bits buy little"); the stage scales, 1 at the start,
+let each λ choose what its latent carries.
+
 λ outside [λ_min, λ_max] is an error everywhere (config.check_lambda): nothing is clamped silently.
 """
 import math
@@ -15,7 +21,9 @@ import torch.nn as nn
 
 
 class RateGains(nn.Module):
-    def __init__(self, presets, channels):
+    def __init__(self, presets, channels, analysis_stages=(), synthesis_stages=()):
+        """channels: the latent's; analysis_stages / synthesis_stages: the channels of each transform stage
+        that gets a λ-dependent scale (none without lambda_modulation)."""
         super().__init__()
         self.presets = tuple(sorted(float(p) for p in presets))
         self.register_buffer("log_presets", torch.log(torch.tensor(self.presets)), persistent=False)
@@ -24,6 +32,9 @@ class RateGains(nn.Module):
         init = torch.tensor([-0.5 * (math.log(p) - mid) for p in self.presets])[:, None].repeat(1, channels)
         self.log_gain = nn.Parameter(init.clone())
         self.log_inverse_gain = nn.Parameter(-init.clone())
+        zeros = len(self.presets)
+        self.analysis_log_scales = nn.ParameterList([torch.zeros(zeros, c) for c in analysis_stages])
+        self.synthesis_log_scales = nn.ParameterList([torch.zeros(zeros, c) for c in synthesis_stages])
 
     @property
     def lambda_range(self):
@@ -43,3 +54,8 @@ class RateGains(nn.Module):
     def forward(self, lam):
         """lam: (B,) tensor of rate weights -> (gain, inverse_gain), each (B, C, 1, 1)."""
         return self._interpolate(self.log_gain, lam), self._interpolate(self.log_inverse_gain, lam)
+
+    def stage_scales(self, lam):
+        """lam: (B,) -> the analysis and the synthesis stages' scales, lists of (B, C_i, 1, 1)."""
+        return ([self._interpolate(t, lam) for t in self.analysis_log_scales],
+                [self._interpolate(t, lam) for t in self.synthesis_log_scales])

@@ -39,6 +39,40 @@ def synthesis_transform(cfg):
     return nn.Sequential(*[m for m in layers if not isinstance(m, nn.Identity)])
 
 
+# Where a λ-modulated transform (config.lambda_modulation, rate.py) scales its features: after each block
+# that changes the resolution, the end of a stage.
+STAGE_ENDS = (ResidualBlockWithStride, ResidualBlockUpsample)
+
+
+def stage_count(transform):
+    return sum(isinstance(layer, STAGE_ENDS) for layer in transform)
+
+
+class ChannelScale(nn.Module):
+    """x times a fixed (B, C, 1, 1) scale: one λ's stage scale inside a transform's view."""
+
+    def __init__(self, scale):
+        super().__init__()
+        self.scale = scale
+
+    def forward(self, x):
+        return x * self.scale
+
+
+def with_stage_scales(transform, scales):
+    """The transform with each stage's output multiplied by its scale, as a view that shares its layers (so
+    slicing it and local_tail_start work as on the transform itself); the transform itself without scales."""
+    if not scales:
+        return transform
+    scales = iter(scales)
+    layers = []
+    for layer in transform:
+        layers.append(layer)
+        if isinstance(layer, STAGE_ENDS):
+            layers.append(ChannelScale(next(scales)))
+    return nn.Sequential(*layers)
+
+
 # Rows of context each side that the synthesis's local tail needs (its receptive radius is 2.5 input rows
 # in `lite`: two upsampling residual blocks and the sub-pixel output conv); tests/test_tiling.py checks it.
 SYNTHESIS_TAIL_HALO = 4

@@ -20,6 +20,7 @@ import torch.distributed as dist
 
 from ..device import use_bf16
 from ..model import build_model
+from ..model.config import get_config
 from ..model.network import upgrade_state_dict
 from ..weights import discriminator_path, load_tensors, load_weights, save_weights
 from .curves import plot_curves
@@ -59,6 +60,7 @@ class TrainOptions:
     rate_scale: float = 1.0  # s: with k < 3, s = 2.5^(3-k) keeps the weight of λ 2.5 where λ^3 puts it
     discriminator_only: bool = False  # stage 2: the codec is frozen and only D learns (a warm-up)
     encoder_only: bool = False  # only the analysis transforms learn, on the rate of the rounded symbols
+    lambda_modulation: bool = False  # add λ-dependent stage scales (identity at first) to a model without them
 
     def __post_init__(self):
         if self.stage != 2 and (self.loss_weights or self.discriminator_only):
@@ -124,6 +126,17 @@ def load_training_weights(model, state_dict):
         raise RuntimeError(f"training state does not match the model: {other[:5]}")
 
 
+def with_lambda_modulation(model):
+    """The model with λ-dependent stage scales added (rate.py), at 1: it computes what the model computes."""
+    if model.cfg.lambda_modulation:
+        return model
+    modulated = build_model(replace(model.cfg, lambda_modulation=True))
+    result = modulated.load_state_dict(model.state_dict(), strict=False)
+    if result.unexpected_keys or not all("_log_scales." in k for k in result.missing_keys):
+        raise RuntimeError(f"cannot add λ modulation to this model: {result}")
+    return modulated
+
+
 def _init_distributed(device):
     """Under torchrun (WORLD_SIZE > 1): join the process group (gloo on CPU, nccl on CUDA)."""
     import os
@@ -164,13 +177,13 @@ class Trainer:
         self.step = 0
         if opts.init:
             model, _, info = load_weights(opts.init)
-            self.model = model.train()
+            self.model = with_lambda_modulation(model) if opts.lambda_modulation else model
             # Continuing a stage from its exported weights keeps the step count, so logs and the schedule
             # line up across machines; a new stage counts from 0.
             if info.get("stage") == opts.stage:
                 self.step = int(info.get("step", 0))
         else:
-            self.model = build_model(opts.config)
+            self.model = build_model(replace(get_config(opts.config), lambda_modulation=opts.lambda_modulation))
         self.model.to(self.device).train()
         if opts.encoder_only:  # before DDP, which registers the parameters that get gradients
             for name, param in self.model.named_parameters():
