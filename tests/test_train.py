@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from icisp_codec.train.loop import GAIN_LR_SCALE, Trainer, TrainOptions
+from icisp_codec.train.loop import GAIN_LR_SCALE, MODULATION_LR_SCALE, Trainer, TrainOptions
 
 
 @pytest.fixture(scope="module")
@@ -112,6 +112,7 @@ def test_lambda_modulation_extends_init_weights_and_is_kept_in_the_exported_weig
     plain = load_weights(tmp_path / "a" / "weights.pt")[0]
     trainer = Trainer(_options(train_folder, tmp_path / "b", init=str(tmp_path / "a" / "weights.pt"),
                                lambda_modulation=True, max_steps=4))
+    assert [g["lr_scale"] for g in trainer.optimizer.param_groups] == [1.0, GAIN_LR_SCALE, MODULATION_LR_SCALE]
     x = torch.rand(1, 3, 64, 64)
     with torch.no_grad():
         assert torch.equal(trainer.model.eval()(x, 3.0)["x_hat"], plain(x, 3.0)["x_hat"])
