@@ -32,9 +32,9 @@ class RateGains(nn.Module):
         init = torch.tensor([-0.5 * (math.log(p) - mid) for p in self.presets])[:, None].repeat(1, channels)
         self.log_gain = nn.Parameter(init.clone())
         self.log_inverse_gain = nn.Parameter(-init.clone())
-        zeros = len(self.presets)
-        self.analysis_log_scales = nn.ParameterList([torch.zeros(zeros, c) for c in analysis_stages])
-        self.synthesis_log_scales = nn.ParameterList([torch.zeros(zeros, c) for c in synthesis_stages])
+        rows = len(self.presets)  # log-scales 0: the stages start as the transforms without them
+        self.analysis_log_scales = nn.ParameterList([torch.zeros(rows, c) for c in analysis_stages])
+        self.synthesis_log_scales = nn.ParameterList([torch.zeros(rows, c) for c in synthesis_stages])
 
     @property
     def lambda_range(self):
