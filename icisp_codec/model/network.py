@@ -36,12 +36,8 @@ class ICISP(nn.Module):
     def forward(self, x, lam, rounded=False):
         """x: (B, 3, H, W) in [0, 1], sides multiples of 64; lam: float or (B,) rate weights; rounded: the
         likelihoods of the rounded symbols, differentiable through the rounding (see HyperpriorLatentCodec)."""
-        lam = self._lambda_tensor(lam, x.shape[0], x.device)
-        gain, inverse_gain = self.gains(lam)
-        analysis_scales, synthesis_scales = self.gains.stage_scales(lam)
-        y = with_stage_scales(self.g_a, analysis_scales)(x) * gain
-        y_bar, likelihoods = self.latent_codec(y, rounded)
-        x_hat = with_stage_scales(self.g_s, synthesis_scales)(y_bar * inverse_gain)
+        y_bar, likelihoods = self.latent_codec(self.analyse(x, lam), rounded)
+        x_hat = self.synthesize(y_bar, lam)
         return {"x_hat": x_hat, "likelihoods": likelihoods, "y_bar": y_bar}
 
     @property
@@ -58,13 +54,13 @@ class ICISP(nn.Module):
         runner for big images (tiling.py)."""
         lam = self._lambda_tensor(lam, x.shape[0], x.device)
         gain, _ = self.gains(lam)
-        g_a = with_stage_scales(self.g_a, self.gains.stage_scales(lam)[0])
+        g_a = with_stage_scales(self.g_a, self.gains.analysis_scales(lam))
         return (run(g_a, x) if run else g_a(x)) * gain
 
     def synthesize(self, y_bar, lam, run=None):
         lam = self._lambda_tensor(lam, y_bar.shape[0], y_bar.device)
         _, inverse_gain = self.gains(lam)
-        g_s = with_stage_scales(self.g_s, self.gains.stage_scales(lam)[1])
+        g_s = with_stage_scales(self.g_s, self.gains.synthesis_scales(lam))
         y = y_bar * inverse_gain
         return run(g_s, y) if run else g_s(y)
 

@@ -7,10 +7,10 @@ A configuration with one preset is a fixed-rate model (the authors' released mod
 and it codes only its own λ.
 
 With `lambda_modulation` the transforms depend on λ too: after each of their resolution stages a per-channel
-scale, interpolated the same way, multiplies the features (`stage_scales`). The gains alone leave the
-analysis independent of λ, so at the smallest λ the unquantised latent decodes no better than the rounded one
-and extra bits buy little (docs/training.md, "Why extra bits buy little"); the stage scales, 1 at the start,
-let each λ choose what its latent carries.
+scale, interpolated the same way, multiplies the features (`analysis_scales`, `synthesis_scales`). The gains
+alone leave the analysis independent of λ, so at the smallest λ the unquantised latent decodes no better than
+the rounded one and extra bits buy little (docs/training.md, "Why extra bits buy little"); the stage scales,
+1 at the start, let each λ choose what its latent carries.
 
 λ outside [λ_min, λ_max] is an error everywhere (config.check_lambda): nothing is clamped silently.
 """
@@ -18,6 +18,9 @@ import math
 
 import torch
 import torch.nn as nn
+
+# In a parameter's name, what marks a table of λ modulation's stage scales (training groups them apart).
+STAGE_TABLE_MARK = "_log_scales."
 
 
 class RateGains(nn.Module):
@@ -55,7 +58,10 @@ class RateGains(nn.Module):
         """lam: (B,) tensor of rate weights -> (gain, inverse_gain), each (B, C, 1, 1)."""
         return self._interpolate(self.log_gain, lam), self._interpolate(self.log_inverse_gain, lam)
 
-    def stage_scales(self, lam):
-        """lam: (B,) -> the analysis and the synthesis stages' scales, lists of (B, C_i, 1, 1)."""
-        return ([self._interpolate(t, lam) for t in self.analysis_log_scales],
-                [self._interpolate(t, lam) for t in self.synthesis_log_scales])
+    def analysis_scales(self, lam):
+        """lam: (B,) -> the analysis stages' scales, a list of (B, C_i, 1, 1) (empty without modulation)."""
+        return [self._interpolate(t, lam) for t in self.analysis_log_scales]
+
+    def synthesis_scales(self, lam):
+        """lam: (B,) -> the synthesis stages' scales, a list of (B, C_i, 1, 1) (empty without modulation)."""
+        return [self._interpolate(t, lam) for t in self.synthesis_log_scales]

@@ -20,8 +20,8 @@ import torch.distributed as dist
 
 from ..device import use_bf16
 from ..model import build_model
-from ..model.config import get_config
 from ..model.network import upgrade_state_dict
+from ..model.rate import STAGE_TABLE_MARK
 from ..weights import discriminator_path, load_tensors, load_weights, save_weights
 from .curves import plot_curves
 from .data import CropSampler
@@ -96,7 +96,7 @@ def _main_param_groups(model, lr, exclude):
     for name, param in model.named_parameters():
         if name in exclude or not param.requires_grad:
             continue
-        if "_log_scales." in name:
+        if STAGE_TABLE_MARK in name:
             groups[MODULATION_LR_SCALE].append(param)
         else:
             groups[GAIN_LR_SCALE if name.startswith("gains.") else 1.0].append(param)
@@ -140,7 +140,7 @@ def with_lambda_modulation(model):
         return model
     modulated = build_model(replace(model.cfg, lambda_modulation=True))
     result = modulated.load_state_dict(model.state_dict(), strict=False)
-    if result.unexpected_keys or not all("_log_scales." in k for k in result.missing_keys):
+    if result.unexpected_keys or not all(STAGE_TABLE_MARK in k for k in result.missing_keys):
         raise RuntimeError(f"cannot add λ modulation to this model: {result}")
     return modulated
 
@@ -185,13 +185,13 @@ class Trainer:
         self.step = 0
         if opts.init:
             model, _, info = load_weights(opts.init)
-            self.model = with_lambda_modulation(model) if opts.lambda_modulation else model
             # Continuing a stage from its exported weights keeps the step count, so logs and the schedule
             # line up across machines; a new stage counts from 0.
             if info.get("stage") == opts.stage:
                 self.step = int(info.get("step", 0))
         else:
-            self.model = build_model(replace(get_config(opts.config), lambda_modulation=opts.lambda_modulation))
+            model = build_model(opts.config)
+        self.model = with_lambda_modulation(model) if opts.lambda_modulation else model
         self.model.to(self.device).train()
         if opts.encoder_only:  # before DDP, which registers the parameters that get gradients
             for name, param in self.model.named_parameters():
