@@ -35,7 +35,13 @@ void check_inputs(const torch::Tensor& u, const torch::Tensor& dt, const torch::
   TORCH_CHECK(u.size(1) % Bm.size(1) == 0, "selective_scan: channels must split evenly into groups");
 }
 
-constexpr int64_t GROUP = 8;  // channels per task of the fused inference scan (they share B and C)
+// Channels per SIMD vector of the fused inference scan (they share B and C): a full vector register, 16
+// floats with AVX-512 (scans 1.4-1.7x faster than with 8 on an AMD Zen 5), 8 with AVX2.
+#if defined(__AVX512F__)
+constexpr int64_t GROUP = 16;
+#else
+constexpr int64_t GROUP = 8;
+#endif
 
 // GROUP channels as one SIMD value (GCC/Clang vector extension): the channels of a group share each step's
 // B and C, so the fused scan advances all of them with one vector operation per state and needs no
@@ -54,7 +60,12 @@ inline lanes to_float(int_lanes v) { return __builtin_convertvector(v, lanes); }
 // which bounds the fused scan (9-13% of its time on an AVX2 EPYC).
 template <typename V>
 inline V nearest_integer(V v) { return to_float(truncate(v - 0.5f)); }
-#if defined(__AVX__)
+#if defined(__AVX512F__)
+inline lanes nearest_integer(lanes v) {
+  return reinterpret_cast<lanes>(
+      _mm512_roundscale_ps(reinterpret_cast<__m512>(v), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+}
+#elif defined(__AVX__)
 inline lanes nearest_integer(lanes v) {
   return reinterpret_cast<lanes>(_mm256_round_ps(reinterpret_cast<__m256>(v), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
 }
@@ -240,7 +251,7 @@ namespace {
 
 constexpr int64_t FUSED_CHUNK = 32;  // steps per chunk: a run's step sizes and inputs stay in L1
 constexpr int64_t MAX_RANK = 64;     // the step sizes' low rank: ceil(d_model / 16)
-constexpr int64_t MAX_GROUPS_PER_TASK = 4;  // channels per task: at most 4 x GROUP (two cache lines of input)
+constexpr int64_t MAX_GROUPS_PER_TASK = 32 / GROUP;  // channels per task: at most 32 (two cache lines of input)
 
 inline lanes load_lanes(const float* p) {
   lanes v;
