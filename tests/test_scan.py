@@ -73,9 +73,10 @@ def test_reference_is_the_recurrence():
 @pytest.mark.parametrize("height,width,channels,d_state", [(1, 7, 24, 8), (5, 3, 20, 16), (16, 24, 20, 16)])
 def test_fused_inference_ss2d_matches_the_four_separate_scans(height, width, channels, d_state):
     """SS2D's inference kernel (row and column orders read forwards and backwards, step sizes and softplus
-    inside, channels in SIMD groups of 8: 20 leaves a partial group; d_state 16 is the kernel's compiled-in
-    size, 8 its general path) computes what cross-scan, four scans and cross-merge compute, including steps
-    beyond softplus's linear threshold and decays that underflow."""
+    inside, channels in SIMD groups of 8, or 16 with AVX-512: 20 leaves a partial group either way, 24 with
+    16; d_state 16 is the kernel's compiled-in size, 8 its general path) computes what cross-scan, four
+    scans and cross-merge compute, including steps beyond softplus's linear threshold and decays that
+    underflow."""
     from icisp_codec.model.blocks import SS2D
     from icisp_codec.model.scan import fused_ss2d_available
 
