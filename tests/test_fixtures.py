@@ -3,22 +3,25 @@
 tests/fixtures holds a small model's weights file (format 1) and .icisp files it made, with the images they
 decoded to when they were written. Decoding checks every symbol against the file's symbol CRC, so the
 latents are exact; the pixels come from the float synthesis, identical on the machine that wrote them and
-within rounding of it elsewhere."""
+within rounding of it elsewhere. Both exact product kernels decode them, whichever this CPU would pick."""
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from icisp_codec.image_io import load_rgb
+from icisp_codec.model.entropy import exact_conv
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
-@pytest.fixture(scope="module")
-def fixture_codec():
+@pytest.fixture(scope="module", params=[exact_conv.INT8, exact_conv.FLOAT64], ids=lambda k: k.name)
+def fixture_codec(request):
     from icisp_codec.codec import Codec
 
-    return Codec.load(FIXTURES / "tiny.pt", device="cpu", bf16=False)
+    with pytest.MonkeyPatch.context() as patch:  # int8 convolves directly, float64 through Winograd
+        patch.setattr(exact_conv, "fastest_kernel", lambda device_type: request.param)
+        yield Codec.load(FIXTURES / "tiny.pt", device="cpu", bf16=False)
 
 
 @pytest.mark.parametrize("name", ["coffee-80x150-l1", "coffee-131x77-l5-zero"])

@@ -15,7 +15,7 @@ fixed-point grid of 2^-FRACTION_BITS (latent values) — to_float converts back.
 import torch
 import torch.nn as nn
 
-from .exact_conv import ExactConv2d
+from .exact_conv import ExactConv3x3
 from .tables import scale_to_index
 
 FRACTION_BITS = 8  # activations and latents on a 1/256 grid
@@ -50,8 +50,14 @@ class FloatEngine:
         return latent
 
 
+def _same_size_3x3(conv):
+    shape = (conv.kernel_size, conv.stride, conv.padding, conv.dilation, conv.groups)
+    return shape == ((3, 3), (1, 1), (1, 1), (1, 1), 1)
+
+
 class IntegerNet:
-    """A conv/ReLU/PixelShuffle stack evaluated exactly on integers (int32 activations, int64 accumulators).
+    """A stack of 3x3 convolutions (stride 1, padding 1), ReLUs and pixel shuffles evaluated exactly on integers
+    (int32 activations, int64 accumulators).
 
     Weights: w_int = round(w * 2^e_c), e_c the largest exponent with |w_int| <= 2^(WEIGHT_BITS-1) - 1;
     biases at the accumulator's scale 2^-(FRACTION_BITS + e_c). Each convolution is exact (exact_conv.py);
@@ -63,15 +69,15 @@ class IntegerNet:
     def __init__(self, sequential, final_clamp=None):
         self.layers = []
         for m in sequential:
-            if isinstance(m, nn.Conv2d):
+            if isinstance(m, nn.Conv2d) and _same_size_3x3(m):
                 w_int, b_int, e = self._quantize(m)
-                self.layers.append(("conv", ExactConv2d(w_int, b_int, m.padding[0]), e.view(1, -1, 1, 1)))
+                self.layers.append(("conv", ExactConv3x3(w_int, b_int), e.view(1, -1, 1, 1)))
             elif isinstance(m, nn.ReLU):
                 self.layers.append(("relu",))
             elif isinstance(m, nn.PixelShuffle):
                 self.layers.append(("shuffle", m.upscale_factor))
             else:
-                raise TypeError(f"{type(m).__name__} has no exact integer form")
+                raise TypeError(f"{m} has no exact integer form (3x3 stride-1 convolutions, ReLU, pixel shuffle)")
         self.final_clamp = final_clamp
         self.device = torch.device("cpu")
 
