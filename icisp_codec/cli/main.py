@@ -7,9 +7,26 @@ from .app import cli
 __all__ = ["cli", "main"]
 
 
+# glibc's malloc hands blocks above its mmap threshold back to the kernel when freed and maps fresh zeroed
+# pages for the next one, so each large tensor of a transform costs page faults again. Raised thresholds keep
+# freed memory in the heap for reuse (tensors beyond 32 MiB, glibc's largest threshold, are still mapped).
+MALLOC_SETTINGS = {-3: 32 * 2**20, -1: 2**30, -8: 1}  # M_MMAP_THRESHOLD, M_TRIM_THRESHOLD, M_ARENA_MAX
+
+
+def _keep_freed_memory():
+    """This process's malloc tuned for tensors (glibc only; elsewhere, or under a preloaded allocator that
+    ignores mallopt, nothing changes)."""
+    import ctypes
+
+    mallopt = getattr(ctypes.CDLL(None), "mallopt", None)  # the symbols the process already has
+    for parameter, value in MALLOC_SETTINGS.items() if mallopt else ():
+        mallopt(parameter, value)
+
+
 def main():
     import warnings
 
+    _keep_freed_memory()
     # compressai's import calls the deprecated torch.jit.script: not the user's concern.
     warnings.filterwarnings("ignore", category=FutureWarning, module="torch.jit")
     cli(obj={})
