@@ -14,13 +14,12 @@ MALLOC_SETTINGS = {-3: 32 * 2**20, -1: 2**30, -8: 1}  # M_MMAP_THRESHOLD, M_TRIM
 
 
 def _keep_freed_memory():
-    """This process's malloc tuned for tensors (glibc only; elsewhere, or under a preloaded allocator that
-    ignores mallopt, nothing changes)."""
+    """This process's malloc tuned for tensors (glibc only; elsewhere nothing changes) -> whether every
+    setting took."""
     import ctypes
 
     mallopt = getattr(ctypes.CDLL(None), "mallopt", None)  # the symbols the process already has
-    for parameter, value in MALLOC_SETTINGS.items() if mallopt else ():
-        mallopt(parameter, value)
+    return bool(mallopt) and all([mallopt(parameter, value) == 1 for parameter, value in MALLOC_SETTINGS.items()])
 
 
 def main():
