@@ -11,9 +11,11 @@ compute those products; both are exact, so they give the same integers:
   below 2^16 keeps every int32 sum exact. 3 x 2 digit-plane products for typical activations. Fast where
   the CPU has VNNI/AMX (or on CUDA): 0.31 s for the context path of a 768x512 image on a Xeon with AMX;
   without them PyTorch falls back to a reference loop (4 GOP/s on an AVX2-only EPYC: an 8.7 s encode).
-- float64: the weights whole (|w| < 2^11) and activations in 31-bit digits (one plane for |a| <= 2^20) as
-  long as fan-in * 2^30 * 2^11 <= 2^53: every partial sum, in any order and with FMA, is an integer that
-  float64 holds exactly. One dgemm per kernel tap, fast on every CPU (58 GFLOP/s on that EPYC).
+- float64: the weights whole and activations in digits of up to 31 bits, as long as
+  fan-in * 2^(a-1) * 2^(w-1) <= 2^53: every partial sum, in any order and with FMA, is an integer that
+  float64 holds exactly. Through Winograd's transforms (ExactConv3x3) the fan-in is the input channels (at
+  most 384), the transformed weights stay below 2^15 and the transformed activations within 4 x 2^20: one
+  plane each, 16 dgemms per convolution, fast on every CPU (58 GFLOP/s on that EPYC).
 
 Which one runs is measured once per kind of CPU and remembered (fastest_kernel); the decoded file cannot tell
 the difference.
@@ -138,7 +140,7 @@ INPUT_GROWTH = 4  # |B^T d B| <= 4 max|d|: each entry sums four inputs with sign
 
 def _input_transform(x, dim, out):
     """B^T along `dim` of x (length 2n + 2: n tiles of 4, overlapping by 2) into out (4, *x's shape with n at
-    dim); out's type may be wider than x's."""
+    dim)."""
     n = out.shape[dim + 1]
     d0, d1, d2, d3 = (x[(slice(None),) * dim + (slice(r, r + 2 * n - 1, 2),)] for r in range(4))
     torch.sub(d0, d2, out=out[0])
@@ -227,7 +229,8 @@ class ExactConv3x3:
         return out[:h, :w, : self.out_ch].permute(2, 0, 1).unsqueeze(0) + self.bias
 
     def _band_rows(self, count, width):
-        """Output rows per band: their products and digit planes within COLUMN_BYTES."""
+        """Rows per band (of outputs, or of tiles), each `width` positions wide: their digit planes and
+        products within COLUMN_BYTES."""
         row_bytes = count * width * (self.in_padded + self.weights.shape[-1]) * 8
         return max(1, COLUMN_BYTES // row_bytes)
 
