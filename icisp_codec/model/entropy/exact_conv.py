@@ -98,35 +98,38 @@ FLOAT64 = ProductKernel("float64", torch.float64, winograd=True)
 
 @lru_cache(maxsize=None)
 def fastest_kernel(device_type):
-    """The faster exact kernel on this device: timed once per kind of CPU (~0.2 s) on a product shaped like
-    the context path's, then remembered (device.cached_choice)."""
+    """The faster exact kernel on this device: each one's convolution route timed once per kind of CPU
+    (~0.3 s) on a convolution shaped like the context path's, then remembered (device.cached_choice)."""
     if device_type == "cuda":
         return INT8  # int8 tensor cores
     from ...device import cached_choice
 
-    name = cached_choice("exact-product", lambda: _time_kernels().name)
+    name = cached_choice("exact-convolution", lambda: _time_kernels().name)
     return next(kernel for kernel in (INT8, FLOAT64) if kernel.name == name)
 
 
 def _time_kernels():
-    # One thread and the best of three runs, so that another busy process cannot flip the choice: the
-    # kernels differ >10x where int8 has no fast path, and a wrong pick makes a 768x512 encode 11x slower.
-    a = torch.randint(-64, 64, (256, 576), dtype=torch.int8)
-    b = torch.randint(-64, 64, (576, 96), dtype=torch.int8)
-    # the same work for each: int8 multiplies 3 x 2 digit planes where float64 multiplies one
-    work = {INT8: (torch.cat([a] * 3), torch.cat([b] * 2, dim=1)), FLOAT64: (a.to(torch.float64), b.to(torch.float64))}
+    # Whole convolutions, not bare products: the routes multiply different amounts (float64 through
+    # Winograd, 16/36 of the direct products) around different digit work. One thread and the best of three
+    # runs, so that another busy process cannot flip the choice: the kernels differ >10x where int8 has no
+    # fast path, and a wrong pick makes a 768x512 encode 11x slower.
+    g = torch.Generator().manual_seed(0)
+    weight = torch.randint(-2047, 2048, (96, 192, 3, 3), generator=g)
+    # The context path's activations reach 2^6-2^12 on photos: two int8 digit planes, as here.
+    a = torch.randint(-(2**11), 2**11, (1, 192, 16, 24), generator=g, dtype=torch.int32)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        timings = {kernel: min(_seconds(kernel, *work[kernel]) for _ in range(3)) for kernel in work}
+        convs = {kernel: ExactConv3x3(weight, torch.zeros(96, dtype=torch.int64), kernel) for kernel in (INT8, FLOAT64)}
+        timings = {kernel: min(_seconds(conv, a) for _ in range(3)) for kernel, conv in convs.items()}
     finally:
         torch.set_num_threads(threads)
     return min(timings, key=timings.get)
 
 
-def _seconds(kernel, a, b):
+def _seconds(conv, a):
     start = time.perf_counter()
-    kernel(a, b)
+    conv(a)
     return time.perf_counter() - start
 
 
