@@ -39,11 +39,14 @@ def digits(t, count, bits=8):
     if count == 1:  # the digit is the value itself (the caller's count says it fits): no digit arithmetic
         return t.to(dtype).unsqueeze(0)
     half, mask = 1 << (bits - 1), (1 << bits) - 1
-    planes, rest = [], t.to(torch.int64)
-    for _ in range(count):
-        planes.append(((rest + half) & mask) - half)
-        rest = (rest + half) >> bits  # == (rest - digit) / 2^bits
-    return torch.stack(planes).to(dtype)
+    # shifted = rest + half, where rest is what the planes so far leave of t; int32 holds it when `count`
+    # planes hold t in fewer than 32 bits
+    shifted = t.to(torch.int32 if bits * count < 32 else torch.int64) + half
+    planes = torch.empty((count, *t.shape), dtype=dtype, device=t.device)
+    for plane in planes:
+        plane.copy_((shifted & mask).sub_(half))
+        shifted.bitwise_right_shift_(bits).add_(half)  # the next rest, (rest - digit) / 2^bits, plus half
+    return planes
 
 
 def planes_needed(peak, bits=8):
