@@ -51,7 +51,13 @@ def test_convolution_is_exact(kernel, shape, column_bytes, monkeypatch):
     assert torch.equal(result.double(), expected)
 
 
-def test_only_3x3_convolutions_have_an_exact_form():
+@pytest.mark.parametrize("conv", [torch.nn.Conv2d(4, 4, 5, padding=2), torch.nn.Conv2d(4, 4, 3, padding=1, stride=2),
+                                  torch.nn.Conv2d(4, 4, 3, padding=1, padding_mode="reflect")], ids=str)
+def test_only_same_size_3x3_convolutions_have_an_exact_form(conv):
+    from icisp_codec.model.entropy.context import IntegerNet
+
+    with pytest.raises(TypeError, match="no exact integer form"):
+        IntegerNet(torch.nn.Sequential(conv))
     with pytest.raises(ValueError, match="3x3"):
         ExactConv3x3(torch.ones(4, 4, 5, 5, dtype=torch.int64), torch.zeros(4, dtype=torch.int64))
 

@@ -9,7 +9,8 @@ __all__ = ["cli", "main"]
 
 # glibc's malloc hands blocks above its mmap threshold back to the kernel when freed and maps fresh zeroed
 # pages for the next one, so each large tensor of a transform costs page faults again. Raised thresholds keep
-# freed memory in the heap for reuse (tensors beyond 32 MiB, glibc's largest threshold, are still mapped).
+# freed memory in the heap for reuse (tensors beyond 32 MiB, glibc's largest threshold, are still mapped); one
+# arena, because the decoder's band threads would otherwise each get an arena that gives memory back the same way.
 MALLOC_SETTINGS = {-3: 32 * 2**20, -1: 2**30, -8: 1}  # M_MMAP_THRESHOLD, M_TRIM_THRESHOLD, M_ARENA_MAX
 
 

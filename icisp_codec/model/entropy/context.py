@@ -51,8 +51,8 @@ class FloatEngine:
 
 
 def _same_size_3x3(conv):
-    shape = (conv.kernel_size, conv.stride, conv.padding, conv.dilation, conv.groups)
-    return shape == ((3, 3), (1, 1), (1, 1), (1, 1), 1)
+    shape = (conv.kernel_size, conv.stride, conv.padding, conv.dilation, conv.groups, conv.padding_mode)
+    return shape == ((3, 3), (1, 1), (1, 1), (1, 1), 1, "zeros")
 
 
 class IntegerNet:
