@@ -58,6 +58,9 @@ def test_only_same_size_3x3_convolutions_have_an_exact_form(conv):
 
     with pytest.raises(TypeError, match="no exact integer form"):
         IntegerNet(torch.nn.Sequential(conv))
+
+
+def test_the_exact_convolution_refuses_other_kernel_sizes():
     with pytest.raises(ValueError, match="3x3"):
         ExactConv3x3(torch.ones(4, 4, 5, 5, dtype=torch.int64), torch.zeros(4, dtype=torch.int64))
 
