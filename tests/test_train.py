@@ -303,6 +303,7 @@ def test_ddp_two_processes_keep_replicas_identical(train_folder, tmp_path):
         assert not torch.equal(drawn[0], drawn[1]), "the replicas drew the same crops"
         if dist.get_rank() == 0:
             print("replicas identical after", t.step, "steps")
+        dist.barrier()  # no rank tears its group down while another still talks to it
         dist.destroy_process_group()
     """))
     result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
