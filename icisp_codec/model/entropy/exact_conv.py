@@ -214,14 +214,16 @@ class ExactConv3x3:
         return self
 
     def _recombine(self, products):
-        """(D, ..., Dw * O) products of D activation planes -> int64 (..., O):
-        sum_ij 2^(bits*i + weight_bits*j) * products[i, ..., j, :]."""
-        products = products.view(*products.shape[:-1], self.weight_digits, self.out_padded).to(torch.int64)
-        acc = products[0, ..., 0, :]
-        for i in range(len(products)):
+        """One (..., Dw * O) product per activation plane i -> int64 (..., O):
+        sum_ij 2^(bits*i + weight_bits*j) * products[i][..., j, :]."""
+        acc = None
+        for i, product in enumerate(products):
+            product = product.view(*product.shape[:-1], self.weight_digits, self.out_padded)
             for j in range(self.weight_digits):
-                if i + j:
-                    acc = acc + (products[i, ..., j, :] << (self.bits * i + self.weight_bits * j))
+                term = product[..., j, :].to(torch.int64)
+                if i or j:
+                    term <<= self.bits * i + self.weight_bits * j
+                acc = term if acc is None else acc.add_(term)
         return acc
 
     def __call__(self, a):
@@ -259,7 +261,7 @@ class ExactConv3x3:
                     product = self.kernel(plane[start : start + n], self.weights[tap])
                     acc = product if acc is None else acc.add_(product)
                 products.append(acc)
-            acc = self._recombine(torch.stack(products))
+            acc = self._recombine(products)
             out[r0 : r0 + n // padded_width] = acc.view(-1, padded_width, self.out_padded)
         return out
 
@@ -280,7 +282,7 @@ class ExactConv3x3:
             t1 = min(n, t0 + band)
             planes = self._transformed_planes(x[2 * t0 : 2 * t1 + 2], count, whole)
             products = [self.kernel(plane, self.weights) for plane in planes]  # (16, T, Dw * O) each
-            acc = self._recombine(torch.stack(products) if count > 1 else products[0].unsqueeze(0))
+            acc = self._recombine(products)
             by_rows = _output_transform(acc.view(4, 4, t1 - t0, m, self.out_padded), 1)  # (row, column, ...)
             _output_transform(by_rows, 1, out=out[t0:t1].permute(3, 1, 0, 2, 4))  # (column, row, tile, ...)
         return out.view(2 * n, 2 * m, self.out_padded) >> 2  # the filters were transformed at 4x
