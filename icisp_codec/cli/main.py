@@ -20,6 +20,7 @@ def _keep_freed_memory():
     import ctypes
 
     mallopt = getattr(ctypes.CDLL(None), "mallopt", None)  # the symbols the process already has
+    # a list, not a generator: every setting is applied even after one is refused
     return bool(mallopt) and all([mallopt(parameter, value) == 1 for parameter, value in MALLOC_SETTINGS.items()])
 
 
